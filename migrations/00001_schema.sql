@@ -45,10 +45,10 @@ CREATE TABLE custom_domains (
     customer_id               bigint NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
     tenant_deployment_id      bigint REFERENCES tenant_deployments (id) ON DELETE SET NULL,
     -- ASCII (punycode) form; the API shows the Unicode form beside it.
-    external_domain           varchar(253) NOT NULL,
-    sajet_subdomain           varchar(63) NOT NULL,
+    external_domain           varchar(253) COLLATE "C" NOT NULL,
+    sajet_subdomain           varchar(63) COLLATE "C" NOT NULL,
     -- The platform zone is configuration, so it is stored per row instead of a '.sajet.us' literal.
-    sajet_zone                varchar(253) NOT NULL,
+    sajet_zone                varchar(253) COLLATE "C" NOT NULL,
     sajet_full_domain         varchar(320) GENERATED ALWAYS AS (sajet_subdomain || '.' || sajet_zone) STORED,
     verification_status       domain_verification_status NOT NULL DEFAULT 'pending',
     verification_token        varchar(64) NOT NULL,
@@ -89,6 +89,16 @@ CREATE INDEX idx_custom_domains_status ON custom_domains (verification_status, i
 -- One primary domain per tenant deployment.
 CREATE UNIQUE INDEX unique_primary_per_tenant ON custom_domains (tenant_deployment_id)
     WHERE is_primary AND deleting_at IS NULL;
+
+-- A customer who wants a hostname that another customer registered but never proved with TXT gets
+-- a claim token; publishing it at _jeturing-verify.<registrable domain> wins the hostname.
+CREATE TABLE domain_claims (
+    customer_id     bigint NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+    external_domain varchar(253) COLLATE "C" NOT NULL,
+    token           varchar(64) NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (customer_id, external_domain)
+);
 
 CREATE TABLE agents (
     id               bigserial PRIMARY KEY,
@@ -132,5 +142,6 @@ CREATE INDEX idx_audit_log_entity ON audit_log (entity, entity_id);
 DROP TABLE audit_log;
 DROP TABLE api_tokens;
 DROP TABLE agents;
+DROP TABLE domain_claims;
 DROP TABLE custom_domains;
 DROP TYPE domain_verification_status;

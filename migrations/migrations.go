@@ -7,11 +7,15 @@ package migrations
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -34,11 +38,13 @@ type Result struct {
 // Apply brings the database at pool up to the newest schema: ours (goose) and River's.
 func Apply(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (Result, error) {
 	var res Result
-	conn, err := pool.Acquire(ctx)
+	// The lock is held on a connection of its own, outside the pool: waiting callers must not
+	// occupy pool connections the lock holder needs to migrate.
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return res, fmt.Errorf("acquire connection for migration lock: %w", err)
+		return res, fmt.Errorf("connect for migration lock: %w", err)
 	}
-	defer conn.Release()
+	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", advisoryLockKey); err != nil {
 		return res, fmt.Errorf("take migration lock: %w", err)
 	}
@@ -87,4 +93,17 @@ func applyGoose(ctx context.Context, db *sql.DB, logger *slog.Logger) ([]string,
 		names = append(names, r.Source.Path)
 	}
 	return names, nil
+}
+
+// Fingerprint identifies the schema the embedded files produce, so test harnesses can reuse a
+// template database built from the same files and rebuild it when they change.
+func Fingerprint() string {
+	h := sha256.New()
+	entries, _ := fs.ReadDir(files, ".")
+	for _, e := range entries {
+		b, _ := fs.ReadFile(files, e.Name())
+		fmt.Fprintf(h, "%s\x00%d\x00", e.Name(), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }

@@ -1,0 +1,130 @@
+// Package app builds the control plane's object graph from configuration and runs it: database
+// pool, migrations check, DNS verifier, domain rules, REST API. `serve` and `dev` both go through
+// Run, so the development stack is the production one with a private database.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jeturing/sajet-domains/controlplane/api"
+	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
+	"github.com/jeturing/sajet-domains/controlplane/domains"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/migrations"
+)
+
+// Config is the control plane's configuration (flags of `serve`).
+type Config struct {
+	DatabaseURL   string
+	HTTPAddr      string
+	Zone          string
+	DNSResolvers  []string
+	ExtraBlocked  []string
+	UnverifiedTTL time.Duration
+	Migrate       bool // apply migrations at start (dev); serve expects `migrate` to have run
+	Version       string
+	Logger        *slog.Logger
+	// Ready, when set, receives the API's base URL once it is listening.
+	Ready func(apiURL string)
+}
+
+// Open connects to the database with the pool settings the control plane uses.
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+// Run serves the control plane until ctx is cancelled, then shuts down gracefully.
+func Run(ctx context.Context, cfg Config) error {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	pool, err := Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if cfg.Migrate {
+		if _, err := migrations.Apply(ctx, pool, logger); err != nil {
+			return err
+		}
+	}
+	handler, err := NewHandler(pool, cfg)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	apiURL := "http://" + ln.Addr().String()
+	logger.Info("control plane listening", "api", apiURL, "zone", cfg.Zone)
+	if cfg.Ready != nil {
+		cfg.Ready(apiURL)
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	return nil
+}
+
+// NewHandler builds the REST API on pool; tests and benchmarks use it to serve the real stack.
+func NewHandler(pool *pgxpool.Pool, cfg Config) (http.Handler, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	verifier, err := dnsverify.New(dnsverify.Config{Resolvers: cfg.DNSResolvers})
+	if err != nil {
+		return nil, fmt.Errorf("dns verifier: %w", err)
+	}
+	st := store.New(pool)
+	svc := domains.New(st, verifier, domains.Config{
+		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
+	}, logger)
+	return api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version}), nil
+}

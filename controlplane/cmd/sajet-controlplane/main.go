@@ -1,0 +1,236 @@
+// Command sajet-controlplane is the Sajet Domains control plane: REST API, database, decisions.
+//
+//	sajet-controlplane migrate --database-url URL
+//	sajet-controlplane serve   --database-url URL [--http-addr 127.0.0.1:8080] [--zone sajet.us] [--dns-resolver host:port]...
+//	sajet-controlplane token create --database-url URL --role admin|customer [--customer-id N]
+//	sajet-controlplane dev     [--dir ./.dev] [--http-addr 127.0.0.1:8080]
+//
+// Every flag has an environment twin: SAJET_ + upper snake case (SAJET_DATABASE_URL).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jeturing/sajet-domains/controlplane/api"
+	"github.com/jeturing/sajet-domains/controlplane/app"
+	"github.com/jeturing/sajet-domains/controlplane/devenv"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/envflag"
+	"github.com/jeturing/sajet-domains/migrations"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage: sajet-controlplane <command> [flags]
+
+commands:
+  migrate        apply database migrations (idempotent)
+  serve          run the control plane
+  token create   create an API token and print it
+  dev            run everything locally with a private PostgreSQL under ./.dev
+  version        print the version
+
+Run "sajet-controlplane <command> -h" for the command's flags. Every flag has an environment
+twin: SAJET_ followed by the flag name in upper snake case (e.g. SAJET_DATABASE_URL).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "sajet-controlplane:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "migrate":
+		return migrateCmd(ctx, args[1:], stdout, stderr)
+	case "serve":
+		return serveCmd(ctx, args[1:], stderr)
+	case "token":
+		if len(args) < 2 || args[1] != "create" {
+			return errors.New(`usage: sajet-controlplane token create --role admin|customer [--customer-id N]`)
+		}
+		return tokenCmd(ctx, args[2:], stdout, stderr)
+	case "dev":
+		return devCmd(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return envflag.Apply(fs, os.LookupEnv)
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("database-url", "", "PostgreSQL URL")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("--database-url (or SAJET_DATABASE_URL) is required")
+	}
+	pool, err := app.Open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	res, err := migrations.Apply(ctx, pool, nil)
+	if err != nil {
+		return err
+	}
+	if len(res.Applied) == 0 && len(res.RiverApplied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+		return nil
+	}
+	for _, f := range res.Applied {
+		fmt.Fprintln(stdout, "applied", f)
+	}
+	if len(res.RiverApplied) > 0 {
+		fmt.Fprintln(stdout, "applied river migrations", res.RiverApplied)
+	}
+	return nil
+}
+
+type serveFlags struct {
+	dbURL, httpAddr, zone, logLevel string
+	resolvers, blocked              envflag.List
+	unverifiedTTL                   time.Duration
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
+	if withDB {
+		fs.StringVar(&f.dbURL, "database-url", "", "PostgreSQL URL")
+	}
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:8080", "REST API listen address")
+	fs.StringVar(&f.zone, "zone", "sajet.us", "platform zone under which customers get a subdomain")
+	fs.Var(&f.resolvers, "dns-resolver", "DNS resolver host:port for verification (repeatable; default /etc/resolv.conf)")
+	fs.Var(&f.blocked, "blocked-subdomain", "extra subdomain label customers may not take (repeatable)")
+	fs.DurationVar(&f.unverifiedTTL, "unverified-ttl", 7*24*time.Hour, "how long an unverified registration reserves its hostname")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (f *serveFlags) config(logger *slog.Logger) app.Config {
+	return app.Config{
+		DatabaseURL: f.dbURL, HTTPAddr: f.httpAddr, Zone: strings.TrimSuffix(strings.ToLower(f.zone), "."),
+		DNSResolvers: f.resolvers, ExtraBlocked: f.blocked, UnverifiedTTL: f.unverifiedTTL,
+		Version: version, Logger: logger,
+	}
+}
+
+func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if f.dbURL == "" {
+		return errors.New("--database-url (or SAJET_DATABASE_URL) is required")
+	}
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	return app.Run(ctx, f.config(logger))
+}
+
+func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("database-url", "", "PostgreSQL URL")
+	role := fs.String("role", "", "admin or customer")
+	customerID := fs.Int64("customer-id", 0, "customer the token acts for (role customer)")
+	name := fs.String("name", "cli", "label shown in token lists")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("--database-url (or SAJET_DATABASE_URL) is required")
+	}
+	var cust *int64
+	switch *role {
+	case api.RoleAdmin:
+		if *customerID != 0 {
+			return errors.New("--customer-id is only for --role customer")
+		}
+	case api.RoleCustomer:
+		if *customerID <= 0 {
+			return errors.New("--role customer needs --customer-id")
+		}
+		cust = customerID
+	default:
+		return fmt.Errorf("--role must be admin or customer, not %q", *role)
+	}
+	pool, err := app.Open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	secret, hash := api.NewToken()
+	if _, err := store.New(pool).CreateAPIToken(ctx, "cli", hash, *role, cust, *name); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs, false)
+	dir := fs.String("dir", ".dev", "where the private PostgreSQL cluster and local state live")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	return devenv.Run(ctx, devenv.Options{Dir: *dir, App: f.config(logger), Out: stdout})
+}

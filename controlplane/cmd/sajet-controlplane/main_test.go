@@ -1,0 +1,249 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// buildBinary compiles the real command once per test.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sajet-controlplane")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestMigrateTokenServe(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	_, dbURL := storetest.NewDBURL(t)
+
+	out, err := exec.Command(bin, "migrate", "--database-url", dbURL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "up to date") {
+		t.Fatalf("migrate on a migrated database: %v: %s", err, out)
+	}
+
+	cmd := exec.Command(bin, "token", "create", "--role", "admin")
+	cmd.Env = append(os.Environ(), "SAJET_DATABASE_URL="+dbURL)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	tokOut, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("token create: %v: %s", err, stderr.String())
+	}
+	token := strings.TrimSpace(string(tokOut))
+	if !regexp.MustCompile(`^sjt_[A-Za-z0-9_-]{43}$`).MatchString(token) || strings.Count(string(tokOut), "\n") != 1 {
+		t.Fatalf("token create printed %q, want the token alone on one line", tokOut)
+	}
+	if out, err := exec.Command(bin, "token", "create", "--database-url", dbURL, "--role", "customer").CombinedOutput(); err == nil {
+		t.Errorf("a customer token without --customer-id was created: %s", out)
+	}
+
+	srv := exec.Command(bin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0", "--dns-resolver", "127.0.0.1:9")
+	p := startAndWaitFor(t, srv, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
+	apiURL := p.match
+	res := call(t, "GET", apiURL+"/api/domains", token, "")
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /api/domains with the CLI's token: %d", res.StatusCode)
+	}
+	stop(t, p)
+}
+
+// `dev` on a bare directory: private PostgreSQL, banner with URL and token, state kept across
+// restarts, and Ctrl-C stops PostgreSQL too.
+func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	// Not t.TempDir(): as root, PostgreSQL runs as the postgres user, who cannot enter a 0700
+	// directory of root's.
+	base, err := os.MkdirTemp("", "sajet-dev-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "dev")
+	t.Cleanup(func() {
+		// If the test failed with dev killed, its PostgreSQL is still running: stop it.
+		if b, err := os.ReadFile(filepath.Join(dir, "postgres", "data", "postmaster.pid")); err == nil {
+			if pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0]); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGQUIT)
+			}
+		}
+		os.RemoveAll(base)
+	})
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func() (apiURL, token string, p *proc) {
+		p = startAndCollect(t, exec.Command(bin, "dev", "--dir", dir, "--http-addr", "127.0.0.1:0"))
+		lines := p.lines
+		deadline := time.After(90 * time.Second)
+		for apiURL == "" || token == "" {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatal("dev exited before printing its banner")
+				}
+				if m := regexp.MustCompile(`^\s*API:\s+(http://\S+)`).FindStringSubmatch(line); m != nil {
+					apiURL = m[1]
+				}
+				if m := regexp.MustCompile(`Admin token:\s+(sjt_\S+)`).FindStringSubmatch(line); m != nil {
+					token = m[1]
+				}
+			case <-deadline:
+				t.Fatal("dev printed no banner within 90s")
+			}
+		}
+		return apiURL, token, p
+	}
+
+	apiURL, token, cmd := run()
+	res := call(t, "POST", apiURL+"/api/customers", token, `{"email":"ops@impulse-max.com","company_name":"ImpulseMax"}`)
+	if res.StatusCode != 201 {
+		t.Fatalf("create customer in dev: %d", res.StatusCode)
+	}
+	stop(t, cmd)
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "data", "postmaster.pid")); !os.IsNotExist(err) {
+		t.Errorf("postmaster.pid still present after Ctrl-C (err=%v): PostgreSQL was not stopped", err)
+	}
+
+	apiURL2, token2, cmd2 := run()
+	if token2 == token {
+		t.Error("dev reused the previous run's token; it must issue a new one")
+	}
+	if res := call(t, "GET", apiURL2+"/api/domains", token, ""); res.StatusCode != 401 {
+		t.Errorf("the previous dev token still works after restart: %d", res.StatusCode)
+	}
+	res = call(t, "GET", apiURL2+"/api/customers", token2, "")
+	var body struct {
+		Items []struct {
+			CompanyName string `json:"company_name"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || len(body.Items) != 1 || body.Items[0].CompanyName != "ImpulseMax" {
+		t.Errorf("after restart customers = %+v (%v), want the ImpulseMax created before", body.Items, err)
+	}
+	stop(t, cmd2)
+}
+
+func call(t *testing.T, method, url, token, body string) *http.Response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	return res
+}
+
+// proc is a started command whose output is streamed line by line.
+type proc struct {
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan struct{}
+	err   error // set before done is closed
+	match string
+}
+
+// startAndCollect starts cmd and streams its combined output lines.
+func startAndCollect(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			t.Log(sc.Text())
+			select {
+			case p.lines <- sc.Text():
+			default: // nobody reads any more; keep draining so the process never blocks
+			}
+		}
+	}()
+	return p
+}
+
+func startAndWaitFor(t *testing.T, cmd *exec.Cmd, re *regexp.Regexp) *proc {
+	t.Helper()
+	p := startAndCollect(t, cmd)
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("%s exited before printing %s", cmd.Path, re)
+			}
+			if m := re.FindStringSubmatch(line); m != nil {
+				p.match = m[1]
+				return p
+			}
+		case <-timeout:
+			t.Fatalf("no line matching %s within 60s", re)
+		}
+	}
+}
+
+// stop sends SIGINT (Ctrl-C) and waits for a clean exit.
+func stop(t *testing.T, p *proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			t.Errorf("%s exited with %v after SIGINT", p.cmd.Path, p.err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("did not exit within 60s of SIGINT")
+	}
+}

@@ -1,0 +1,113 @@
+// Package devenv is `sajet-controlplane dev`: the whole control plane on one machine that has only
+// Go and the PostgreSQL server binaries. It keeps a private PostgreSQL cluster under the dev
+// directory (state survives restarts), applies migrations, prints the API URL and a fresh admin
+// token, serves, and on Ctrl-C stops the API and then the cluster.
+//
+// The admin token is created anew at each start and the previous run's is revoked, so no secret is
+// ever kept in plain text on disk.
+package devenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jeturing/sajet-domains/controlplane/api"
+	"github.com/jeturing/sajet-domains/controlplane/app"
+	"github.com/jeturing/sajet-domains/controlplane/pgcluster"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/migrations"
+)
+
+// Options configures a dev run.
+type Options struct {
+	Dir string     // state directory, e.g. ./.dev
+	App app.Config // API settings; DatabaseURL is filled in here
+	Out io.Writer  // where the banner goes
+}
+
+const devTokenName = "dev"
+
+// Run starts the dev stack and blocks until ctx is cancelled.
+func Run(ctx context.Context, opts Options) (err error) {
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("dev dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create dev dir: %w", err)
+	}
+	logger := opts.App.Logger
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "postgres"), Fsync: true, Logger: logger})
+	if err != nil {
+		return fmt.Errorf("start private PostgreSQL: %w", err)
+	}
+	defer func() {
+		// ctx is already cancelled here; stopping must not depend on it.
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if stopErr := cluster.Stop(stopCtx); stopErr != nil && err == nil {
+			err = fmt.Errorf("stop private PostgreSQL: %w", stopErr)
+		}
+		fmt.Fprintln(opts.Out, "private PostgreSQL stopped")
+	}()
+	if err := cluster.CreateDatabase(ctx, "sajet"); err != nil {
+		return err
+	}
+	dbURL := cluster.URL("sajet")
+
+	pool, err := app.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	token, err := prepare(ctx, pool, nil)
+	pool.Close()
+	if err != nil {
+		return err
+	}
+
+	cfg := opts.App
+	cfg.DatabaseURL = dbURL
+	cfg.Ready = func(apiURL string) {
+		fmt.Fprintf(opts.Out, `
+Sajet Domains control plane (dev)
+  API:          %[1]s
+  OpenAPI:      %[1]s/openapi.json
+  Admin token:  %[2]s
+  Database:     %[3]s
+  State:        %[4]s
+
+Try:
+  export SAJET_TOKEN=%[2]s
+  curl -s -H "Authorization: Bearer $SAJET_TOKEN" -H 'Content-Type: application/json' \
+       -d '{"email":"ops@impulse-max.com","company_name":"ImpulseMax"}' %[1]s/api/customers
+  curl -s -H "Authorization: Bearer $SAJET_TOKEN" -H 'Content-Type: application/json' \
+       -d '{"external_domain":"www.impulse-max.com","customer_id":1}' %[1]s/api/domains
+
+Press Ctrl-C to stop (the private PostgreSQL stops too).
+`, apiURL, token, dbURL, dir)
+	}
+	return app.Run(ctx, cfg)
+}
+
+// prepare migrates the database and issues this run's admin token.
+func prepare(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (string, error) {
+	if _, err := migrations.Apply(ctx, pool, logger); err != nil {
+		return "", err
+	}
+	st := store.New(pool)
+	if err := st.RevokeAPITokensNamed(ctx, "dev", devTokenName); err != nil {
+		return "", err
+	}
+	secret, hash := api.NewToken()
+	if _, err := st.CreateAPIToken(ctx, "dev", hash, api.RoleAdmin, nil, devTokenName); err != nil {
+		return "", err
+	}
+	return secret, nil
+}

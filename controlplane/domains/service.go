@@ -1,0 +1,268 @@
+package domains
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/idna"
+
+	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/shared/hostname"
+)
+
+// DefaultPlanQuota is the number of live domains each plan allows (seed: "Rate limiting").
+var DefaultPlanQuota = map[string]int{"basic": 10, "enterprise": 50}
+
+// TXTLabel is the label under which customers publish the verification token.
+const TXTLabel = "_jeturing-verify"
+
+// Config is the domain rules' configuration.
+type Config struct {
+	Zone          string         // platform zone, ASCII, e.g. "sajet.us"
+	ExtraBlocked  []string       // the zone's own operational names
+	PlanQuota     map[string]int // nil → DefaultPlanQuota
+	UnverifiedTTL time.Duration  // 0 → 7 days
+	// ProviderEnabled says whether Cloudflare records are created; when false, activation reports
+	// the Cloudflare step as skipped instead of pretending it happened.
+	ProviderEnabled bool
+}
+
+// Verifier checks DNS; *dnsverify.Verifier is the real one.
+type Verifier interface {
+	Verify(ctx context.Context, req dnsverify.Request) dnsverify.Result
+}
+
+// Service applies the domain rules on top of the store.
+type Service struct {
+	store    *store.Store
+	rules    hostname.Rules
+	verifier Verifier
+	cfg      Config
+	logger   *slog.Logger
+}
+
+// New returns a Service.
+func New(st *store.Store, v Verifier, cfg Config, logger *slog.Logger) *Service {
+	if cfg.PlanQuota == nil {
+		cfg.PlanQuota = DefaultPlanQuota
+	}
+	if cfg.UnverifiedTTL == 0 {
+		cfg.UnverifiedTTL = 7 * 24 * time.Hour
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: st, rules: hostname.Rules{Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked}, verifier: v, cfg: cfg, logger: logger}
+}
+
+// Zone returns the platform zone.
+func (s *Service) Zone() string { return s.cfg.Zone }
+
+// ProviderEnabled reports whether Cloudflare provisioning is on.
+func (s *Service) ProviderEnabled() bool { return s.cfg.ProviderEnabled }
+
+// Kind says which HTTP family an Error belongs to; the API maps it to a status.
+type Kind int
+
+// Kinds of Error.
+const (
+	Invalid  Kind = iota + 1 // 422: the input can be fixed by the caller
+	Conflict                 // 409: the input is fine but the current state forbids it
+	NotFound                 // 404
+)
+
+// Error is a rule the caller broke, with a stable Code and a message saying what to do.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	// Claim is set on a domain_taken conflict that can be won by publishing a TXT record.
+	Claim *Claim
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Claim tells a customer how to take over a hostname another customer registered but never proved.
+type Claim struct {
+	Type   string `json:"type"`
+	Record string `json:"record"`
+	Value  string `json:"value"`
+	Note   string `json:"note"`
+}
+
+func fromStore(err error) error {
+	var ce *store.ConflictError
+	if errors.As(err, &ce) {
+		kind := Conflict
+		if ce.Code == "customer_not_found" || ce.Code == "tenant_deployment_not_found" {
+			kind = NotFound
+		}
+		return &Error{Kind: kind, Code: ce.Code, Message: ce.Message}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return &Error{Kind: NotFound, Code: "not_found", Message: "domain not found"}
+	}
+	return err
+}
+
+// RegisterInput is a registration request after JSON decoding.
+type RegisterInput struct {
+	ExternalDomain     string
+	CustomerID         int64
+	TenantDeploymentID *int64
+	Subdomain          string // optional explicit sajet_subdomain
+	IsPrimary          bool
+	// Claim asks to take the hostname over from another customer's unproven registration, after
+	// publishing the claim token returned by the earlier domain_taken conflict.
+	Claim bool
+}
+
+// Register validates and stores a new domain registration.
+func (s *Service) Register(ctx context.Context, actor string, in RegisterInput) (store.Domain, error) {
+	name, err := s.rules.NormalizeExternal(in.ExternalDomain)
+	if err != nil {
+		return store.Domain{}, invalid(err)
+	}
+	nd := store.NewDomain{
+		CustomerID:         in.CustomerID,
+		TenantDeploymentID: in.TenantDeploymentID,
+		ExternalDomain:     name,
+		Zone:               s.cfg.Zone,
+		IsPrimary:          in.IsPrimary,
+		CreatedBy:          actor,
+		PlanQuota:          s.cfg.PlanQuota,
+	}
+	expires := time.Now().Add(s.cfg.UnverifiedTTL)
+	nd.ExpiresAt = &expires
+	if in.Subdomain != "" {
+		if err := s.rules.ValidateSubdomain(in.Subdomain); err != nil {
+			return store.Domain{}, invalid(err)
+		}
+		nd.Subdomains, nd.Explicit = []string{in.Subdomain}, true
+	} else {
+		nd.Subdomains = s.candidates(hostname.SubdomainBase(name))
+	}
+	if in.Claim {
+		token, err := s.store.GetClaim(ctx, in.CustomerID, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Domain{}, &Error{Kind: Conflict, Code: "no_claim",
+				Message: "there is no claim for this hostname yet: register it without claim first to receive the claim token"}
+		}
+		if err != nil {
+			return store.Domain{}, err
+		}
+		if !s.txtPresent(ctx, name, token) {
+			c := s.claimInstructions(name, token)
+			return store.Domain{}, &Error{Kind: Conflict, Code: "claim_not_proven", Claim: &c,
+				Message: fmt.Sprintf("TXT record %s with value %s was not found; publish it and retry", c.Record, token)}
+		}
+		nd.Token, nd.ClaimProven = token, true
+	} else {
+		nd.Token = NewToken()
+	}
+
+	d, err := s.store.InsertDomain(ctx, nd)
+	var taken *store.TakenError
+	if errors.As(err, &taken) {
+		return store.Domain{}, s.takenError(ctx, in.CustomerID, name, taken)
+	}
+	if err != nil {
+		return store.Domain{}, fromStore(err)
+	}
+	s.logger.InfoContext(ctx, "domain registered", "domain", d.ExternalDomain, "id", d.ID, "subdomain", d.SajetSubdomain)
+	return d, nil
+}
+
+func (s *Service) takenError(ctx context.Context, customerID int64, name string, taken *store.TakenError) error {
+	if taken.HolderVerified {
+		return &Error{Kind: Conflict, Code: "domain_taken",
+			Message: fmt.Sprintf("%s is registered and proven by another account; contact support if you own it", name)}
+	}
+	token, err := s.store.SaveClaim(ctx, customerID, name, "jeturing-claim-"+randomHex(16))
+	if err != nil {
+		return err
+	}
+	c := s.claimInstructions(name, token)
+	return &Error{Kind: Conflict, Code: "domain_taken", Claim: &c, Message: fmt.Sprintf(
+		"%s is registered by another account that has not proven ownership. To claim it, publish the TXT record %s with value %s and repeat the request with \"claim\": true",
+		name, c.Record, token)}
+}
+
+func (s *Service) claimInstructions(name, token string) Claim {
+	return Claim{Type: "TXT", Record: TXTName(name), Value: token,
+		Note: "Publique este registro TXT y repita la solicitud con \"claim\": true para reclamar el dominio"}
+}
+
+func (s *Service) txtPresent(ctx context.Context, name, token string) bool {
+	// Only the TXT answer matters here; Expected is required by the verifier and is given the zone.
+	res := s.verifier.Verify(ctx, dnsverify.Request{Hostname: name, Expected: s.cfg.Zone, TXTName: TXTName(name), TXTToken: token})
+	return res.TXTFound
+}
+
+// candidates lists the subdomains to try, in order, skipping blocklisted ones.
+func (s *Service) candidates(base string) []string {
+	const max = 20
+	out := make([]string, 0, max)
+	for n := 0; len(out) < max && n < 100; n++ {
+		c := hostname.Candidate(base, n)
+		if !s.rules.Blocked(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Resolve finds a domain by numeric id or by hostname (external or platform, any letter case, IDN).
+func (s *Service) Resolve(ctx context.Context, key string) (store.Domain, error) {
+	if id, err := strconv.ParseInt(key, 10, 64); err == nil && id > 0 {
+		d, err := s.store.GetDomain(ctx, id)
+		return d, fromStore(err)
+	}
+	name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(key)), "."))
+	if err != nil || name == "" {
+		return store.Domain{}, &Error{Kind: NotFound, Code: "not_found", Message: "domain not found"}
+	}
+	d, err := s.store.GetDomainByHostname(ctx, name)
+	return d, fromStore(err)
+}
+
+// Delete starts removal of a domain; see store.DeleteDomain.
+func (s *Service) Delete(ctx context.Context, actor string, d store.Domain) error {
+	return fromStore(s.store.DeleteDomain(ctx, actor, d.ID))
+}
+
+// NewToken returns a fresh verification token.
+func NewToken() string { return "jeturing-verify-" + randomHex(16) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux ≥ 3.17
+	}
+	return hex.EncodeToString(b)
+}
+
+// TXTName is where the verification token for name is published.
+func TXTName(name string) string {
+	reg, err := hostname.Registrable(name)
+	if err != nil {
+		reg = name
+	}
+	return TXTLabel + "." + reg
+}
+
+func invalid(err error) error {
+	var he *hostname.Error
+	if errors.As(err, &he) {
+		return &Error{Kind: Invalid, Code: he.Code, Message: he.Message}
+	}
+	return &Error{Kind: Invalid, Code: "invalid", Message: err.Error()}
+}

@@ -1,0 +1,179 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Customer is a Sajet customer (owner of domains).
+type Customer struct {
+	ID          int64     `db:"id" json:"id"`
+	Email       string    `db:"email" json:"email"`
+	CompanyName string    `db:"company_name" json:"company_name"`
+	Plan        string    `db:"plan" json:"plan"`
+	DomainQuota *int32    `db:"domain_quota" json:"domain_quota"`
+	RequireTXT  bool      `db:"require_txt" json:"require_txt"`
+	CreatedAt   time.Time `db:"created_at" json:"created_at"`
+	DomainCount int64     `db:"domain_count" json:"domain_count"`
+}
+
+const customerColumns = `c.id, c.email, c.company_name, c.plan, c.domain_quota, c.require_txt, c.created_at,
+	(SELECT count(*) FROM custom_domains d WHERE d.customer_id = c.id AND d.deleting_at IS NULL) AS domain_count`
+
+// CreateCustomer inserts a customer.
+func (s *Store) CreateCustomer(ctx context.Context, actor string, c Customer) (Customer, error) {
+	var out Customer
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx,
+			`INSERT INTO customers (email, company_name, plan, domain_quota, require_txt)
+			 VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+			c.Email, c.CompanyName, c.Plan, c.DomainQuota, c.RequireTXT).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("insert customer: %w", err)
+		}
+		if err := audit(ctx, tx, actor, "customer.create", "customer", id, map[string]any{"plan": c.Plan}); err != nil {
+			return err
+		}
+		out, err = getCustomer(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+// GetCustomer returns one customer.
+func (s *Store) GetCustomer(ctx context.Context, id int64) (Customer, error) {
+	return getCustomer(ctx, s.pool, id)
+}
+
+func getCustomer(ctx context.Context, q querier, id int64) (Customer, error) {
+	rows, _ := q.Query(ctx, `SELECT `+customerColumns+` FROM customers c WHERE c.id = $1`, id)
+	c, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Customer])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Customer{}, ErrNotFound
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("get customer %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// ListCustomers returns customers by id, after the cursor id, at most limit; onlyID > 0 restricts
+// the list to one customer (what a customer token may see).
+func (s *Store) ListCustomers(ctx context.Context, onlyID, after int64, limit int) ([]Customer, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+customerColumns+` FROM customers c
+		WHERE ($1::bigint = 0 OR c.id = $1) AND c.id > $2 ORDER BY c.id LIMIT $3`, onlyID, after, limit)
+	cs, err := pgx.CollectRows(rows, pgx.RowToStructByName[Customer])
+	if err != nil {
+		return nil, fmt.Errorf("list customers: %w", err)
+	}
+	return cs, nil
+}
+
+// Tunnel is a Cloudflare Tunnel served by one or more agents.
+type Tunnel struct {
+	ID                 int64     `db:"id" json:"id"`
+	Name               string    `db:"name" json:"name"`
+	CloudflareTunnelID string    `db:"cloudflare_tunnel_id" json:"cloudflare_tunnel_id"`
+	ConfigVersion      int64     `db:"config_version" json:"config_version"`
+	CreatedAt          time.Time `db:"created_at" json:"created_at"`
+}
+
+// CreateTunnel inserts a tunnel.
+func (s *Store) CreateTunnel(ctx context.Context, actor string, t Tunnel) (Tunnel, error) {
+	var out Tunnel
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `INSERT INTO tunnels (name, cloudflare_tunnel_id) VALUES ($1, $2)
+			RETURNING id, name, cloudflare_tunnel_id::text, config_version, created_at`, t.Name, t.CloudflareTunnelID)
+		var err error
+		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Tunnel])
+		if c := uniqueViolation(err); c != "" {
+			return &ConflictError{Code: "tunnel_exists", Message: "a tunnel with this name or Cloudflare tunnel id already exists"}
+		}
+		if err != nil {
+			return fmt.Errorf("insert tunnel: %w", err)
+		}
+		return audit(ctx, tx, actor, "tunnel.create", "tunnel", out.ID, map[string]any{"name": t.Name})
+	})
+	return out, err
+}
+
+// ListTunnels returns all tunnels by id after the cursor.
+func (s *Store) ListTunnels(ctx context.Context, after int64, limit int) ([]Tunnel, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, name, cloudflare_tunnel_id::text, config_version, created_at
+		FROM tunnels WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	ts, err := pgx.CollectRows(rows, pgx.RowToStructByName[Tunnel])
+	if err != nil {
+		return nil, fmt.Errorf("list tunnels: %w", err)
+	}
+	return ts, nil
+}
+
+// TenantDeployment is a customer's Odoo tenant, reached through a tunnel at backend_url.
+type TenantDeployment struct {
+	ID         int64     `db:"id" json:"id"`
+	CustomerID int64     `db:"customer_id" json:"customer_id"`
+	Name       string    `db:"name" json:"name"`
+	TunnelID   *int64    `db:"tunnel_id" json:"tunnel_id"`
+	BackendURL *string   `db:"backend_url" json:"backend_url"`
+	CreatedAt  time.Time `db:"created_at" json:"created_at"`
+}
+
+// CreateTenantDeployment inserts a tenant deployment.
+func (s *Store) CreateTenantDeployment(ctx context.Context, actor string, d TenantDeployment) (TenantDeployment, error) {
+	var out TenantDeployment
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `INSERT INTO tenant_deployments (customer_id, name, tunnel_id, backend_url)
+			VALUES ($1, $2, $3, $4) RETURNING id, customer_id, name, tunnel_id, backend_url, created_at`,
+			d.CustomerID, d.Name, d.TunnelID, d.BackendURL)
+		var err error
+		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[TenantDeployment])
+		switch foreignKeyViolation(err) {
+		case "":
+		case "tenant_deployments_tunnel_id_fkey":
+			return &ConflictError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *d.TunnelID)}
+		default:
+			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", d.CustomerID)}
+		}
+		if err != nil {
+			return fmt.Errorf("insert tenant deployment: %w", err)
+		}
+		return audit(ctx, tx, actor, "tenant_deployment.create", "tenant_deployment", out.ID, map[string]any{"name": d.Name})
+	})
+	return out, err
+}
+
+// GetTenantDeployment returns one tenant deployment.
+func (s *Store) GetTenantDeployment(ctx context.Context, id int64) (TenantDeployment, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, customer_id, name, tunnel_id, backend_url, created_at
+		FROM tenant_deployments WHERE id = $1`, id)
+	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[TenantDeployment])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TenantDeployment{}, ErrNotFound
+	}
+	if err != nil {
+		return TenantDeployment{}, fmt.Errorf("get tenant deployment %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListTenantDeployments returns tenant deployments (of one customer when customerID > 0).
+func (s *Store) ListTenantDeployments(ctx context.Context, customerID, after int64, limit int) ([]TenantDeployment, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, customer_id, name, tunnel_id, backend_url, created_at
+		FROM tenant_deployments WHERE ($1::bigint = 0 OR customer_id = $1) AND id > $2 ORDER BY id LIMIT $3`,
+		customerID, after, limit)
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByName[TenantDeployment])
+	if err != nil {
+		return nil, fmt.Errorf("list tenant deployments: %w", err)
+	}
+	return ds, nil
+}
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}

@@ -1,0 +1,502 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Domain is a custom_domains row joined with what the lifecycle needs from its tenant and tunnel.
+type Domain struct {
+	ID                      int64           `db:"id"`
+	CustomerID              int64           `db:"customer_id"`
+	TenantDeploymentID      *int64          `db:"tenant_deployment_id"`
+	ExternalDomain          string          `db:"external_domain"`
+	SajetSubdomain          string          `db:"sajet_subdomain"`
+	SajetZone               string          `db:"sajet_zone"`
+	SajetFullDomain         string          `db:"sajet_full_domain"`
+	VerificationStatus      string          `db:"verification_status"`
+	VerificationToken       string          `db:"verification_token"`
+	VerifiedAt              *time.Time      `db:"verified_at"`
+	TXTVerifiedAt           *time.Time      `db:"txt_verified_at"`
+	CloudflareDNSRecordID   *string         `db:"cloudflare_dns_record_id"`
+	CloudflareConfigured    bool            `db:"cloudflare_configured"`
+	TunnelIngressConfigured bool            `db:"tunnel_ingress_configured"`
+	SSLStatus               string          `db:"ssl_status"`
+	IsActive                bool            `db:"is_active"`
+	IsPrimary               bool            `db:"is_primary"`
+	CreatedAt               time.Time       `db:"created_at"`
+	UpdatedAt               time.Time       `db:"updated_at"`
+	CreatedBy               *string         `db:"created_by"`
+	LastCheckedAt           *time.Time      `db:"last_checked_at"`
+	LastError               *string         `db:"last_error"`
+	LastCheck               json.RawMessage `db:"last_check"`
+	IngressVersion          *int64          `db:"ingress_version"`
+	DeletingAt              *time.Time      `db:"deleting_at"`
+	ExpiresAt               *time.Time      `db:"expires_at"`
+	RequireTXT              bool            `db:"require_txt"`
+	TunnelUUID              *string         `db:"tunnel_uuid"`
+}
+
+const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.external_domain, d.sajet_subdomain,
+	d.sajet_zone, d.sajet_full_domain, d.verification_status::text AS verification_status, d.verification_token,
+	d.verified_at, d.txt_verified_at, d.cloudflare_dns_record_id, d.cloudflare_configured,
+	d.tunnel_ingress_configured, d.ssl_status, d.is_active, d.is_primary, d.created_at, d.updated_at,
+	d.created_by, d.last_checked_at, d.last_error, d.last_check, d.ingress_version, d.deleting_at,
+	d.expires_at, c.require_txt, t.cloudflare_tunnel_id::text AS tunnel_uuid
+FROM custom_domains d
+JOIN customers c ON c.id = d.customer_id
+LEFT JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
+LEFT JOIN tunnels t ON t.id = td.tunnel_id`
+
+// NewDomain is a registration the domains package has already normalised and validated.
+type NewDomain struct {
+	CustomerID         int64
+	TenantDeploymentID *int64
+	ExternalDomain     string
+	Zone               string
+	// Subdomains are the candidates in order of preference; the first one not taken is used. An
+	// explicitly requested subdomain is passed alone, so "taken" is a conflict, not a suffix.
+	Subdomains []string
+	Explicit   bool
+	Token      string
+	IsPrimary  bool
+	CreatedBy  string
+	ExpiresAt  *time.Time
+	// PlanQuota is the number of live domains each plan allows, unless the customer overrides it.
+	PlanQuota map[string]int
+	// ClaimProven is set when the caller proved with TXT that it controls the hostname: an
+	// unproven registration by another customer is then retired in this same transaction.
+	ClaimProven bool
+}
+
+// ErrSubdomainRace is internal: a concurrent insert took the chosen subdomain; the insert retries.
+var errSubdomainRace = errors.New("subdomain taken concurrently")
+
+// TakenError reports that another customer holds the hostname; the caller may offer a claim.
+type TakenError struct {
+	HolderVerified bool // the holder proved ownership with TXT: no claim can win
+}
+
+func (e *TakenError) Error() string { return "hostname registered by another customer" }
+
+// InsertDomain registers a domain, enforcing the customer's quota, one live registration per
+// hostname and unique subdomains in one transaction. The quota holds under any concurrency because
+// every insert for a customer first locks that customer's row.
+func (s *Store) InsertDomain(ctx context.Context, nd NewDomain) (Domain, error) {
+	for attempt := 0; ; attempt++ {
+		d, err := s.insertDomainOnce(ctx, nd)
+		if errors.Is(err, errSubdomainRace) && attempt < 5 {
+			continue
+		}
+		if errors.Is(err, errSubdomainRace) {
+			return Domain{}, &ConflictError{Code: "subdomain_taken", Message: "could not reserve a subdomain under concurrent registrations; retry"}
+		}
+		return d, err
+	}
+}
+
+func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, error) {
+	var out Domain
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var plan string
+		var override *int32
+		err := tx.QueryRow(ctx, `SELECT plan, domain_quota FROM customers WHERE id = $1 FOR UPDATE`, nd.CustomerID).
+			Scan(&plan, &override)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", nd.CustomerID)}
+		}
+		if err != nil {
+			return fmt.Errorf("lock customer %d: %w", nd.CustomerID, err)
+		}
+
+		if nd.TenantDeploymentID != nil {
+			var owner int64
+			err := tx.QueryRow(ctx, `SELECT customer_id FROM tenant_deployments WHERE id = $1`, *nd.TenantDeploymentID).Scan(&owner)
+			if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner != nd.CustomerID) {
+				return &ConflictError{Code: "tenant_deployment_not_found",
+					Message: fmt.Sprintf("tenant deployment %d does not exist for customer %d", *nd.TenantDeploymentID, nd.CustomerID)}
+			}
+			if err != nil {
+				return fmt.Errorf("check tenant deployment: %w", err)
+			}
+		}
+
+		if err := resolveExisting(ctx, tx, nd); err != nil {
+			return err
+		}
+
+		quota := nd.PlanQuota[plan]
+		if override != nil {
+			quota = int(*override)
+		}
+		var live int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NULL`,
+			nd.CustomerID).Scan(&live); err != nil {
+			return fmt.Errorf("count domains: %w", err)
+		}
+		if live >= quota {
+			return &ConflictError{Code: "quota_exceeded", Message: fmt.Sprintf(
+				"customer %d has %d of %d domains allowed by plan %q; delete a domain or raise the quota",
+				nd.CustomerID, live, quota, plan)}
+		}
+
+		sub, err := pickSubdomain(ctx, tx, nd)
+		if err != nil {
+			return err
+		}
+
+		var id int64
+		err = tx.QueryRow(ctx, `INSERT INTO custom_domains
+			(customer_id, tenant_deployment_id, external_domain, sajet_subdomain, sajet_zone, verification_token,
+			 is_primary, created_by, expires_at, txt_verified_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END) RETURNING id`,
+			nd.CustomerID, nd.TenantDeploymentID, nd.ExternalDomain, sub, nd.Zone, nd.Token,
+			nd.IsPrimary, nd.CreatedBy, nd.ExpiresAt, nd.ClaimProven).Scan(&id)
+		switch uniqueViolation(err) {
+		case "":
+		case "unique_sajet_subdomain":
+			if nd.Explicit {
+				return &ConflictError{Code: "subdomain_taken", Message: fmt.Sprintf("subdomain %s.%s is already in use", sub, nd.Zone)}
+			}
+			return errSubdomainRace
+		case "unique_external_domain":
+			return &TakenError{}
+		case "unique_primary_per_tenant":
+			return &ConflictError{Code: "primary_exists", Message: fmt.Sprintf(
+				"tenant deployment %d already has a primary domain", *nd.TenantDeploymentID)}
+		default:
+			return fmt.Errorf("insert domain: %w", err)
+		}
+		if err != nil {
+			return fmt.Errorf("insert domain %s: %w", nd.ExternalDomain, err)
+		}
+		if err := audit(ctx, tx, nd.CreatedBy, "domain.create", "domain", id, map[string]any{
+			"external_domain": nd.ExternalDomain, "sajet_subdomain": sub, "claim": nd.ClaimProven}); err != nil {
+			return err
+		}
+		out, err = getDomain(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+// resolveExisting decides what an existing live registration of the same hostname means for nd.
+func resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) error {
+	var (
+		id, owner   int64
+		txtProven   bool
+		expired     bool
+		cfRecord    *string
+		ingressSeen *int64
+	)
+	err := tx.QueryRow(ctx, `SELECT id, customer_id, txt_verified_at IS NOT NULL,
+			coalesce(expires_at < now() AND verification_status <> 'verified', false),
+			cloudflare_dns_record_id, ingress_version
+		FROM custom_domains WHERE external_domain = $1 AND deleting_at IS NULL FOR UPDATE`, nd.ExternalDomain).
+		Scan(&id, &owner, &txtProven, &expired, &cfRecord, &ingressSeen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check existing registration: %w", err)
+	}
+	switch {
+	case owner == nd.CustomerID:
+		return &ConflictError{Code: "domain_exists", Message: fmt.Sprintf("%s is already registered (domain %d)", nd.ExternalDomain, id)}
+	case expired && !txtProven:
+		return retire(ctx, tx, "system", "domain.expire", id, cfRecord, ingressSeen)
+	case nd.ClaimProven && !txtProven:
+		return retire(ctx, tx, nd.CreatedBy, "domain.reclaimed", id, cfRecord, ingressSeen)
+	default:
+		return &TakenError{HolderVerified: txtProven}
+	}
+}
+
+// retire removes a registration: at once when nothing outside the database references it, else by
+// marking it deleting so cleanup can finish while its subdomain stays reserved.
+func retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRecord *string, ingressSeen *int64) error {
+	immediate := cfRecord == nil && ingressSeen == nil
+	var err error
+	if immediate {
+		_, err = tx.Exec(ctx, `DELETE FROM custom_domains WHERE id = $1`, id)
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE custom_domains SET deleting_at = now(), is_active = false, updated_at = now()
+			WHERE id = $1`, id)
+	}
+	if err != nil {
+		return fmt.Errorf("retire domain %d: %w", id, err)
+	}
+	return audit(ctx, tx, actor, action, "domain", id, map[string]any{"immediate": immediate})
+}
+
+func pickSubdomain(ctx context.Context, tx pgx.Tx, nd NewDomain) (string, error) {
+	if len(nd.Subdomains) == 0 {
+		return "", fmt.Errorf("no subdomain candidates for %s", nd.ExternalDomain)
+	}
+	rows, _ := tx.Query(ctx, `SELECT sajet_subdomain FROM custom_domains
+		WHERE sajet_zone = $1 AND sajet_subdomain = ANY($2)`, nd.Zone, nd.Subdomains)
+	taken, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("check subdomains: %w", err)
+	}
+	used := make(map[string]bool, len(taken))
+	for _, t := range taken {
+		used[t] = true
+	}
+	for _, c := range nd.Subdomains {
+		if !used[c] {
+			return c, nil
+		}
+	}
+	if nd.Explicit {
+		return "", &ConflictError{Code: "subdomain_taken", Message: fmt.Sprintf("subdomain %s.%s is already in use", nd.Subdomains[0], nd.Zone)}
+	}
+	return "", &ConflictError{Code: "subdomain_taken", Message: fmt.Sprintf(
+		"every subdomain derived from %s is taken; request one explicitly with sajet_subdomain", nd.ExternalDomain)}
+}
+
+// GetDomain returns a domain by id, including one being deleted.
+func (s *Store) GetDomain(ctx context.Context, id int64) (Domain, error) {
+	return getDomain(ctx, s.pool, id)
+}
+
+func getDomain(ctx context.Context, q querier, id int64) (Domain, error) {
+	rows, _ := q.Query(ctx, domainSelect+` WHERE d.id = $1`, id)
+	return oneDomain(rows, fmt.Sprint(id))
+}
+
+// GetDomainByHostname returns the live registration whose external or platform hostname is name,
+// or else the most recent one being deleted.
+func (s *Store) GetDomainByHostname(ctx context.Context, name string) (Domain, error) {
+	rows, _ := s.pool.Query(ctx, domainSelect+`
+		WHERE d.id = (SELECT x.id FROM (
+			SELECT id, deleting_at FROM custom_domains WHERE external_domain = $1
+			UNION ALL
+			SELECT id, deleting_at FROM custom_domains WHERE sajet_full_domain = $1) x
+			ORDER BY x.deleting_at IS NOT NULL, x.id DESC LIMIT 1)`, name)
+	return oneDomain(rows, name)
+}
+
+func oneDomain(rows pgx.Rows, key string) (Domain, error) {
+	d, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Domain])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Domain{}, ErrNotFound
+	}
+	if err != nil {
+		return Domain{}, fmt.Errorf("get domain %s: %w", key, err)
+	}
+	return d, nil
+}
+
+// DomainFilter selects domains for a list; zero values mean "any".
+type DomainFilter struct {
+	CustomerID int64
+	Status     string // verification_status
+	Active     *bool
+	Query      string // substring of the external or platform hostname
+	After      int64  // cursor: ids greater than this
+	Limit      int
+}
+
+func (f DomainFilter) where() (string, []any) {
+	conds := []string{"d.deleting_at IS NULL"}
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if f.CustomerID != 0 {
+		add("d.customer_id = $%d", f.CustomerID)
+	}
+	if f.Status != "" {
+		add("d.verification_status = $%d::domain_verification_status", f.Status)
+	}
+	if f.Active != nil {
+		add("d.is_active = $%d", *f.Active)
+	}
+	if f.Query != "" {
+		add("(d.external_domain LIKE $%[1]d OR d.sajet_full_domain LIKE $%[1]d)", "%"+escapeLike(f.Query)+"%")
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ListDomains returns one page of domains in id order and the total matching the filter.
+func (s *Store) ListDomains(ctx context.Context, f DomainFilter) ([]Domain, int64, error) {
+	where, args := f.where()
+	var total int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM custom_domains d WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count domains: %w", err)
+	}
+	pageArgs := append(args, f.After, f.Limit)
+	rows, _ := s.pool.Query(ctx, domainSelect+` WHERE `+where+
+		fmt.Sprintf(` AND d.id > $%d ORDER BY d.id LIMIT $%d`, len(args)+1, len(args)+2), pageArgs...)
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByName[Domain])
+	if err != nil {
+		return nil, 0, fmt.Errorf("list domains: %w", err)
+	}
+	return ds, total, nil
+}
+
+// Verification is the outcome of a DNS check, stored on the domain.
+type Verification struct {
+	Verified  bool
+	TXTFound  bool
+	Error     string // user-facing reason when not verified
+	Check     any    // the full per-resolver result, kept for diagnostics
+	CheckedAt time.Time
+}
+
+// RecordVerification stores a check's outcome. A verified check sets verified_at once; a TXT
+// match records ownership proof.
+func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, v Verification) (Domain, error) {
+	status := "failed"
+	if v.Verified {
+		status = "verified"
+	}
+	var lastErr *string
+	if !v.Verified && v.Error != "" {
+		lastErr = &v.Error
+	}
+	var out Domain
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET
+				verification_status = $2::domain_verification_status,
+				verified_at = CASE WHEN $3 THEN coalesce(verified_at, $6) ELSE verified_at END,
+				txt_verified_at = CASE WHEN $4 THEN coalesce(txt_verified_at, $6) ELSE txt_verified_at END,
+				last_checked_at = $6, last_error = $5, last_check = $7, updated_at = now()
+			WHERE id = $1 AND deleting_at IS NULL`,
+			id, status, v.Verified, v.TXTFound, lastErr, v.CheckedAt, v.Check)
+		if err != nil {
+			return fmt.Errorf("record verification of domain %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "txt": v.TXTFound}); err != nil {
+			return err
+		}
+		out, err = getDomain(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+// Activate sets is_active when the domain is still verified and not being deleted; the caller has
+// checked the other conditions and passes them here so the update is guarded by the same facts.
+func (s *Store) Activate(ctx context.Context, actor string, id int64, requireCloudflare bool) (Domain, error) {
+	var out Domain
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET is_active = true, updated_at = now()
+			WHERE id = $1 AND deleting_at IS NULL AND verification_status = 'verified'
+			  AND tunnel_ingress_configured AND (cloudflare_configured OR NOT $2)`, id, requireCloudflare)
+		if err != nil {
+			return fmt.Errorf("activate domain %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &ConflictError{Code: "not_ready", Message: "the domain changed while activating; check its state and retry"}
+		}
+		if err := audit(ctx, tx, actor, "domain.activate", "domain", id, nil); err != nil {
+			return err
+		}
+		out, err = getDomain(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+// DeleteDomain starts removal. It returns immediately=true when nothing outside the database
+// referenced the domain and the row is gone; otherwise the row is marked deleting. Deleting twice
+// is not an error.
+func (s *Store) DeleteDomain(ctx context.Context, actor string, id int64) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var cfRecord *string
+		var ingressSeen *int64
+		var deleting bool
+		err := tx.QueryRow(ctx, `SELECT cloudflare_dns_record_id, ingress_version, deleting_at IS NOT NULL
+			FROM custom_domains WHERE id = $1 FOR UPDATE`, id).Scan(&cfRecord, &ingressSeen, &deleting)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock domain %d: %w", id, err)
+		}
+		if deleting {
+			return nil
+		}
+		return retire(ctx, tx, actor, "domain.delete", id, cfRecord, ingressSeen)
+	})
+}
+
+// DomainStats are the dashboard counts (seed: "Dashboard de dominios").
+type DomainStats struct {
+	Total               int64 `json:"total"`
+	Pending             int64 `json:"pending"`
+	Verifying           int64 `json:"verifying"`
+	Verified            int64 `json:"verified"`
+	Failed              int64 `json:"failed"`
+	Active              int64 `json:"active"`
+	Inactive            int64 `json:"inactive"`
+	WithErrors          int64 `json:"with_errors"`
+	Deleting            int64 `json:"deleting"`
+	UnverifiedOver7Days int64 `json:"unverified_over_7_days"`
+}
+
+// Stats counts domains, of one customer when customerID > 0.
+func (s *Store) Stats(ctx context.Context, customerID int64) (DomainStats, error) {
+	var st DomainStats
+	err := s.pool.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE deleting_at IS NULL),
+			count(*) FILTER (WHERE deleting_at IS NULL AND verification_status = 'pending'),
+			count(*) FILTER (WHERE deleting_at IS NULL AND verification_status = 'verifying'),
+			count(*) FILTER (WHERE deleting_at IS NULL AND verification_status = 'verified'),
+			count(*) FILTER (WHERE deleting_at IS NULL AND verification_status = 'failed'),
+			count(*) FILTER (WHERE deleting_at IS NULL AND is_active),
+			count(*) FILTER (WHERE deleting_at IS NULL AND NOT is_active),
+			count(*) FILTER (WHERE deleting_at IS NULL AND last_error IS NOT NULL),
+			count(*) FILTER (WHERE deleting_at IS NOT NULL),
+			count(*) FILTER (WHERE deleting_at IS NULL AND verification_status <> 'verified'
+			                 AND created_at < now() - interval '7 days')
+		FROM custom_domains WHERE ($1::bigint = 0 OR customer_id = $1)`, customerID).Scan(
+		&st.Total, &st.Pending, &st.Verifying, &st.Verified, &st.Failed, &st.Active, &st.Inactive,
+		&st.WithErrors, &st.Deleting, &st.UnverifiedOver7Days)
+	if err != nil {
+		return st, fmt.Errorf("domain stats: %w", err)
+	}
+	return st, nil
+}
+
+// SaveClaim stores (or returns the existing) claim token of a customer for a hostname.
+func (s *Store) SaveClaim(ctx context.Context, customerID int64, hostname, token string) (string, error) {
+	var out string
+	err := s.pool.QueryRow(ctx, `INSERT INTO domain_claims (customer_id, external_domain, token) VALUES ($1, $2, $3)
+		ON CONFLICT (customer_id, external_domain) DO UPDATE SET customer_id = excluded.customer_id
+		RETURNING token`, customerID, hostname, token).Scan(&out)
+	if err != nil {
+		return "", fmt.Errorf("save claim: %w", err)
+	}
+	return out, nil
+}
+
+// GetClaim returns a customer's claim token for a hostname.
+func (s *Store) GetClaim(ctx context.Context, customerID int64, hostname string) (string, error) {
+	var out string
+	err := s.pool.QueryRow(ctx, `SELECT token FROM domain_claims WHERE customer_id = $1 AND external_domain = $2`,
+		customerID, hostname).Scan(&out)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("get claim: %w", err)
+	}
+	return out, nil
+}

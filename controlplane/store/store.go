@@ -1,0 +1,80 @@
+// Package store is the control plane's only door to PostgreSQL: every query and transaction lives
+// here, so the rest of the control plane speaks in domain terms and tests run against a real
+// database through the same code.
+//
+// The database is authoritative for everything the control plane decides. Invariants that must hold
+// under concurrency (quotas, one live registration per hostname, unique subdomains) are enforced
+// inside a single transaction or by a constraint, never by a read followed by an unguarded write.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrNotFound is returned when the row asked for does not exist (or is not visible to the caller).
+var ErrNotFound = errors.New("not found")
+
+// Store runs queries on a pgx pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool exposes the pool for components that need their own connections (LISTEN, River).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping checks that the database answers; used by /readyz.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// uniqueViolation returns the constraint name when err is a unique violation, else "".
+func uniqueViolation(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
+// foreignKeyViolation returns the constraint name when err is a foreign key violation, else "".
+func foreignKeyViolation(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
+// ConflictError reports that a write collided with existing data. Code is a stable machine code
+// the API passes through.
+type ConflictError struct {
+	Code    string
+	Message string
+}
+
+func (e *ConflictError) Error() string { return e.Message }
+
+func audit(ctx context.Context, tx pgx.Tx, actor, action, entity string, entityID int64, detail any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	_, err := tx.Exec(ctx,
+		`INSERT INTO audit_log (actor, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5)`,
+		actor, action, entity, entityID, detail)
+	if err != nil {
+		return fmt.Errorf("write audit log: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// APIToken is a bearer token's row; the secret itself is never stored, only its SHA-256.
+type APIToken struct {
+	ID         int64      `db:"id" json:"id"`
+	Role       string     `db:"role" json:"role"`
+	CustomerID *int64     `db:"customer_id" json:"customer_id"`
+	Name       string     `db:"name" json:"name"`
+	CreatedAt  time.Time  `db:"created_at" json:"created_at"`
+	LastUsedAt *time.Time `db:"last_used_at" json:"last_used_at"`
+	RevokedAt  *time.Time `db:"revoked_at" json:"revoked_at"`
+}
+
+const tokenColumns = `id, role, customer_id, name, created_at, last_used_at, revoked_at`
+
+// CreateAPIToken stores the hash of a new token.
+func (s *Store) CreateAPIToken(ctx context.Context, actor string, hash []byte, role string, customerID *int64, name string) (APIToken, error) {
+	var out APIToken
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `INSERT INTO api_tokens (token_hash, role, customer_id, name)
+			VALUES ($1, $2, $3, $4) RETURNING `+tokenColumns, hash, role, customerID, name)
+		var err error
+		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIToken])
+		if foreignKeyViolation(err) != "" {
+			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", *customerID)}
+		}
+		if err != nil {
+			return fmt.Errorf("insert api token: %w", err)
+		}
+		return audit(ctx, tx, actor, "token.create", "api_token", out.ID, map[string]any{"role": role, "customer_id": customerID})
+	})
+	return out, err
+}
+
+// LookupAPIToken finds a live (not revoked) token by hash.
+func (s *Store) LookupAPIToken(ctx context.Context, hash []byte) (APIToken, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens
+		WHERE token_hash = $1 AND revoked_at IS NULL`, hash)
+	t, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIToken])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return APIToken{}, ErrNotFound
+	}
+	if err != nil {
+		return APIToken{}, fmt.Errorf("look up api token: %w", err)
+	}
+	return t, nil
+}
+
+// TouchAPITokens records last use for a batch of tokens in one statement; the API batches these so
+// authentication costs no write per request.
+func (s *Store) TouchAPITokens(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = ANY($1)`, ids, at)
+	if err != nil {
+		return fmt.Errorf("touch api tokens: %w", err)
+	}
+	return nil
+}
+
+// ListAPITokens lists tokens (never their secrets).
+func (s *Store) ListAPITokens(ctx context.Context, after int64, limit int) ([]APIToken, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	ts, err := pgx.CollectRows(rows, pgx.RowToStructByName[APIToken])
+	if err != nil {
+		return nil, fmt.Errorf("list api tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// RevokeAPIToken marks a token revoked; revoking twice is not an error.
+func (s *Store) RevokeAPIToken(ctx context.Context, actor string, id int64) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1`, id)
+		if err != nil {
+			return fmt.Errorf("revoke api token %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return audit(ctx, tx, actor, "token.revoke", "api_token", id, nil)
+	})
+}
+
+// RevokeAPITokensNamed revokes every live token with a label, e.g. the previous `dev` run's token.
+func (s *Store) RevokeAPITokensNamed(ctx context.Context, actor, name string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING id`, name)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("revoke tokens named %q: %w", name, err)
+		}
+		for _, id := range ids {
+			if err := audit(ctx, tx, actor, "token.revoke", "api_token", id, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
