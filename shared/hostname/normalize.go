@@ -94,10 +94,8 @@ func (r Rules) normalize(input string) (string, *Error) {
 		return "", reject(CodeLabelInvalid, input, "the hostname contains bytes that are not text: type it again, for example www.example.com")
 	}
 
-	// ASCII letters are lowered unconditionally. Other letters are lowered
-	// only if the name is not already valid as typed: IDNA treats a few
-	// scripts' upper case as canonical (Cherokee), and lowering those would
-	// reject names whose own display form we produced.
+	// Only ASCII is lowered here; toASCII lowers other scripts only when
+	// the name is not valid as typed (see there).
 	lowered := lowerASCII(s)
 	lowered = strings.TrimSuffix(lowered, ".")
 	if lowered == "" {
@@ -167,7 +165,7 @@ func checkShape(s, input string) *Error {
 	case strings.Contains(s, "*"):
 		rest := strings.TrimLeft(s, "*.")
 		rest = strings.ToLower(strings.TrimSuffix(rest, "."))
-		if rest == "" || strings.Contains(rest, "*") {
+		if rest == "" || strings.IndexFunc(rest, implausible) >= 0 {
 			rest = "www.example.com"
 		} else if IsApex(rest) {
 			rest = "www." + rest
@@ -285,10 +283,10 @@ func checkCharacters(s, input string) *Error {
 		switch {
 		case unicode.IsSpace(c):
 			return reject(CodeLabelInvalid, input,
-				"hostnames cannot contain spaces: remove them, for example "+strings.Join(strings.Fields(s), ""))
+				suggestHost("hostnames cannot contain spaces: remove them", strings.Join(strings.Fields(s), "")))
 		case c == '_':
 			return reject(CodeLabelInvalid, input,
-				`hostnames cannot contain "_": use only letters, digits, "-" and "." (for example `+strings.ReplaceAll(s, "_", "-")+`)`)
+				suggestHost(`hostnames cannot contain "_": use only letters, digits, "-" and "."`, strings.ReplaceAll(s, "_", "-")))
 		case c < utf8.RuneSelf && !isHostByte(byte(c)) && c != '.':
 			return reject(CodeLabelInvalid, input, fmt.Sprintf(
 				`hostnames cannot contain %q: use only letters, digits, "-" and "."`, c))
@@ -340,6 +338,9 @@ func needsIDNA(s string) bool {
 }
 
 // toASCII encodes an internationalised name with the registration profile.
+// Non-ASCII letters are lowered only if the name is not valid as typed: IDNA
+// treats a few scripts' upper case as canonical (Cherokee), and lowering
+// those unconditionally would reject the display form Unicode produces.
 // Input that only the browser-style lookup mapping accepts (decomposed
 // accents, full-width letters, "。" dots, upper case outside ASCII) is
 // rejected with the mapped form as the suggestion, so the stored name is
