@@ -83,6 +83,8 @@ CREATE UNIQUE INDEX unique_external_domain ON custom_domains (external_domain) W
 -- Subdomains stay reserved while deleting (Cloudflare may still point them at the tunnel).
 CREATE UNIQUE INDEX unique_sajet_subdomain ON custom_domains (sajet_subdomain, sajet_zone);
 CREATE INDEX idx_custom_domains_full_domain ON custom_domains (sajet_full_domain);
+-- Lookups by hostname include rows being deleted (the partial unique index above cannot serve them).
+CREATE INDEX idx_custom_domains_external ON custom_domains (external_domain);
 CREATE INDEX idx_custom_domains_customer ON custom_domains (customer_id, id);
 CREATE INDEX idx_custom_domains_tenant ON custom_domains (tenant_deployment_id);
 CREATE INDEX idx_custom_domains_status ON custom_domains (verification_status, is_active);

@@ -44,6 +44,9 @@ func newBenchStack(b *testing.B) *benchStack {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // as root, PostgreSQL runs as postgres
+		b.Fatal(err)
+	}
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg"), Fsync: true})
 	if err != nil {
 		b.Fatal(err)
