@@ -35,6 +35,9 @@ type Domain struct {
 	TXTVerifiedAt            *time.Time            `json:"txt_verified_at"`
 	CloudflareDNSRecordID    *string               `json:"cloudflare_dns_record_id"`
 	CloudflareConfigured     bool                  `json:"cloudflare_configured"`
+	CustomHostnameID         *string               `json:"cloudflare_custom_hostname_id" doc:"SaaS mode: the Cloudflare custom hostname of external_domain"`
+	CustomHostnameStatus     *string               `json:"custom_hostname_status" doc:"SaaS mode: pending, active, moved, …"`
+	Warnings                 []string              `json:"warnings" doc:"Configuration problems that stop traffic even when every step is done"`
 	TunnelIngressConfigured  bool                  `json:"tunnel_ingress_configured"`
 	SSLStatus                string                `json:"ssl_status"`
 	IsActive                 bool                  `json:"is_active"`
@@ -62,6 +65,7 @@ func (s *Server) domainJSON(d store.Domain) Domain {
 		VerificationInstructions: instr[0], DNSRecords: instr,
 		VerifiedAt: d.VerifiedAt, TXTVerifiedAt: d.TXTVerifiedAt,
 		CloudflareDNSRecordID: d.CloudflareDNSRecordID, CloudflareConfigured: d.CloudflareConfigured,
+		CustomHostnameID: d.CustomHostnameID, CustomHostnameStatus: d.CustomHostnameStatus, Warnings: nonNil(svc.Warnings(d)),
 		TunnelIngressConfigured: d.TunnelIngressConfigured, SSLStatus: d.SSLStatus,
 		IsActive: d.IsActive, IsPrimary: d.IsPrimary, State: svc.State(d), Steps: svc.Steps(d),
 		LastCheckedAt: d.LastCheckedAt, LastError: d.LastError, IngressVersion: d.IngressVersion,
@@ -365,4 +369,11 @@ func (s *Server) activateDomain(ctx context.Context, in *domainKeyInput) (*activ
 	out.Body.Domain = s.domainJSON(d)
 	out.Body.Steps = steps
 	return out, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
+	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
+	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/migrations"
 )
@@ -31,7 +33,14 @@ type Config struct {
 	UnverifiedTTL time.Duration
 	Migrate       bool // apply migrations at start (dev); serve expects `migrate` to have run
 	Version       string
-	Logger        *slog.Logger
+
+	// Cloudflare: all three of URL (default Cloudflare's), token and zone id enable provisioning.
+	CloudflareAPIURL   string
+	CloudflareAPIToken string
+	CloudflareZoneID   string
+	SaaSMode           bool
+	Provisioning       provisioning.Config // tuning (intervals, grace, workers); Store/DNS/SaaS are filled in
+	Logger             *slog.Logger
 	// Ready, when set, receives the API's base URL once it is listening.
 	Ready func(apiURL string)
 }
@@ -74,10 +83,24 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	handler, err := NewHandler(pool, cfg)
+	g, err := build(pool, cfg)
 	if err != nil {
 		return err
 	}
+	if g.prov != nil {
+		if err := g.prov.Start(ctx); err != nil {
+			return fmt.Errorf("start provisioning: %w", err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			_ = g.prov.Stop(stopCtx)
+		}()
+		logger.Info("cloudflare provisioning on", "zone_id", cfg.CloudflareZoneID, "saas", cfg.SaaSMode)
+	} else {
+		logger.Warn("cloudflare provider disabled (no --cloudflare-api-token/--cloudflare-zone-id): records are not created and domains say so")
+	}
+	handler := g.api
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -112,8 +135,13 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// NewHandler builds the REST API on pool; tests and benchmarks use it to serve the real stack.
-func NewHandler(pool *pgxpool.Pool, cfg Config) (http.Handler, error) {
+type graph struct {
+	api  http.Handler
+	prov *provisioning.Provisioner // nil: provider disabled
+}
+
+// build wires the control plane's parts on pool.
+func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -123,8 +151,29 @@ func NewHandler(pool *pgxpool.Pool, cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("dns verifier: %w", err)
 	}
 	st := store.New(pool)
+	g := &graph{}
+	enabled := cfg.CloudflareAPIToken != "" && cfg.CloudflareZoneID != ""
+	if enabled {
+		cf, err := cloudflare.New(cloudflare.Config{APIURL: cfg.CloudflareAPIURL, APIToken: cfg.CloudflareAPIToken, ZoneID: cfg.CloudflareZoneID})
+		if err != nil {
+			return nil, fmt.Errorf("cloudflare provider: %w", err)
+		}
+		pc := cfg.Provisioning
+		pc.Store, pc.DNS, pc.Logger = st, cf, logger
+		if cfg.SaaSMode {
+			pc.SaaS = cf
+		}
+		if g.prov, err = provisioning.New(pool, pc); err != nil {
+			return nil, err
+		}
+		st.UseOutbox(g.prov)
+	} else if cfg.CloudflareAPIToken != "" || cfg.CloudflareZoneID != "" {
+		return nil, fmt.Errorf("cloudflare provider needs both --cloudflare-api-token and --cloudflare-zone-id")
+	}
 	svc := domains.New(st, verifier, domains.Config{
 		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
+		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
 	}, logger)
-	return api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version}), nil
+	g.api = api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version})
+	return g, nil
 }

@@ -33,6 +33,9 @@ type Config struct {
 	// ProviderEnabled says whether Cloudflare records are created; when false, activation reports
 	// the Cloudflare step as skipped instead of pretending it happened.
 	ProviderEnabled bool
+	// SaaSMode says whether a Cloudflare for SaaS custom hostname is created for each external
+	// domain; without it Cloudflare refuses a customer's CNAME into our zone (1014/1001).
+	SaaSMode bool
 }
 
 // Verifier checks DNS; *dnsverify.Verifier is the real one.

@@ -1,6 +1,7 @@
 package domains
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -88,11 +89,27 @@ func (s *Service) Steps(d store.Domain) []Step {
 	switch {
 	case d.CloudflareConfigured:
 		steps = append(steps, Step{"cloudflare", StepDone, fmt.Sprintf("registro %s creado en Cloudflare", d.SajetFullDomain)})
+	case d.ProvisionErrorStep != nil && *d.ProvisionErrorStep == "cloudflare" && d.LastError != nil:
+		steps = append(steps, Step{"cloudflare", StepFailed, *d.LastError})
 	case !s.cfg.ProviderEnabled:
 		steps = append(steps, Step{"cloudflare", StepSkipped, fmt.Sprintf(
 			"Cloudflare provider disabled (no API token configured): the record %s was not created by this control plane", d.SajetFullDomain)})
 	default:
 		steps = append(steps, Step{"cloudflare", StepPending, fmt.Sprintf("creando el registro %s en Cloudflare", d.SajetFullDomain)})
+	}
+
+	if s.cfg.SaaSMode {
+		switch {
+		case d.CustomHostnameStatus != nil && *d.CustomHostnameStatus == "active" && d.SSLStatus == "active":
+			steps = append(steps, Step{"custom_hostname", StepDone, fmt.Sprintf("Cloudflare for SaaS sirve %s con certificado activo", d.ExternalDomain)})
+		case d.ProvisionErrorStep != nil && *d.ProvisionErrorStep == "custom_hostname" && d.LastError != nil:
+			steps = append(steps, Step{"custom_hostname", StepFailed, *d.LastError})
+		case d.CustomHostnameStatus != nil:
+			steps = append(steps, Step{"custom_hostname", StepPending, fmt.Sprintf(
+				"custom hostname %s, certificate %s: publish the validation records listed in dns_records", *d.CustomHostnameStatus, d.SSLStatus)})
+		default:
+			steps = append(steps, Step{"custom_hostname", StepPending, "creando el custom hostname en Cloudflare for SaaS"})
+		}
 	}
 
 	switch {
@@ -126,5 +143,42 @@ func (s *Service) Instructions(d store.Domain) []Instruction {
 	}
 	txt := Instruction{Type: "TXT", Record: TXTName(d.ExternalDomain), Value: d.VerificationToken,
 		Note: "Registro TXT que prueba que usted controla el dominio", Required: d.RequireTXT || hostname.IsApex(d.ExternalDomain)}
-	return []Instruction{cname, txt}
+	out := []Instruction{cname, txt}
+	if s.cfg.SaaSMode && len(d.CustomHostnameDetail) > 0 {
+		var detail store.CustomHostnameDetail
+		if json.Unmarshal(d.CustomHostnameDetail, &detail) == nil {
+			for _, r := range detail.Records {
+				note := "Cloudflare for SaaS: validación de propiedad del dominio"
+				if r.Purpose == "ssl" {
+					note = "Cloudflare for SaaS: validación del certificado SSL"
+				}
+				if r.Type == "HTTP" {
+					note += " (servir este contenido en la URL indicada)"
+				}
+				out = append(out, Instruction{Type: r.Type, Record: r.Name, Value: r.Value, Note: note, Required: true})
+			}
+		}
+	}
+	return out
+}
+
+// Warnings are sentences about the configuration that will stop the domain from working even if
+// every step succeeds.
+func (s *Service) Warnings(d store.Domain) []string {
+	var w []string
+	if !s.cfg.SaaSMode {
+		w = append(w, fmt.Sprintf("SaaS mode is off: Cloudflare refuses a CNAME from another account's zone into %s "+
+			"(error 1014 if %s is on Cloudflare, 1001 if it is not). Traffic for %s only works once the control plane runs "+
+			"with --cloudflare-saas, which creates a Cloudflare for SaaS custom hostname for it.",
+			s.cfg.Zone, d.ExternalDomain, d.ExternalDomain))
+	}
+	if d.CustomHostnameDetail != nil {
+		var detail store.CustomHostnameDetail
+		if json.Unmarshal(d.CustomHostnameDetail, &detail) == nil {
+			for _, e := range detail.Errors {
+				w = append(w, "Cloudflare: "+e)
+			}
+		}
+	}
+	return w
 }

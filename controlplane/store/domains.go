@@ -41,6 +41,10 @@ type Domain struct {
 	ExpiresAt               *time.Time      `db:"expires_at"`
 	RequireTXT              bool            `db:"require_txt"`
 	TunnelUUID              *string         `db:"tunnel_uuid"`
+	CustomHostnameID        *string         `db:"cloudflare_custom_hostname_id"`
+	CustomHostnameStatus    *string         `db:"custom_hostname_status"`
+	CustomHostnameDetail    json.RawMessage `db:"custom_hostname_detail"`
+	ProvisionErrorStep      *string         `db:"provision_error_step"`
 }
 
 const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.external_domain, d.sajet_subdomain,
@@ -48,7 +52,8 @@ const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.exte
 	d.verified_at, d.txt_verified_at, d.cloudflare_dns_record_id, d.cloudflare_configured,
 	d.tunnel_ingress_configured, d.ssl_status, d.is_active, d.is_primary, d.created_at, d.updated_at,
 	d.created_by, d.last_checked_at, d.last_error, d.last_check, d.ingress_version, d.deleting_at,
-	d.expires_at, c.require_txt, t.cloudflare_tunnel_id::text AS tunnel_uuid
+	d.expires_at, c.require_txt, t.cloudflare_tunnel_id::text AS tunnel_uuid, d.cloudflare_custom_hostname_id,
+	d.custom_hostname_status, d.custom_hostname_detail, d.provision_error_step
 FROM custom_domains d
 JOIN customers c ON c.id = d.customer_id
 LEFT JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
@@ -106,8 +111,9 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var plan string
 		var override *int32
-		err := tx.QueryRow(ctx, `SELECT plan, domain_quota FROM customers WHERE id = $1 FOR UPDATE`, nd.CustomerID).
-			Scan(&plan, &override)
+		var requireTXT bool
+		err := tx.QueryRow(ctx, `SELECT plan, domain_quota, require_txt FROM customers WHERE id = $1 FOR UPDATE`, nd.CustomerID).
+			Scan(&plan, &override, &requireTXT)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", nd.CustomerID)}
 		}
@@ -127,7 +133,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			}
 		}
 
-		if err := resolveExisting(ctx, tx, nd); err != nil {
+		if err := s.resolveExisting(ctx, tx, nd); err != nil {
 			return err
 		}
 
@@ -180,6 +186,13 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			"external_domain": nd.ExternalDomain, "sajet_subdomain": sub, "claim": nd.ClaimProven}); err != nil {
 			return err
 		}
+		// Provisioning starts now, unless the plan wants ownership proven first (then it starts
+		// when the TXT record is found).
+		if s.outbox != nil && (!requireTXT || nd.ClaimProven) {
+			if err := s.outbox.ProvisionTx(ctx, tx, id); err != nil {
+				return fmt.Errorf("enqueue provisioning of domain %d: %w", id, err)
+			}
+		}
 		out, err = getDomain(ctx, tx, id)
 		return err
 	})
@@ -187,7 +200,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 }
 
 // resolveExisting decides what an existing live registration of the same hostname means for nd.
-func resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) error {
+func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) error {
 	var (
 		id, owner   int64
 		txtProven   bool
@@ -210,18 +223,20 @@ func resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) error {
 	case owner == nd.CustomerID:
 		return &ConflictError{Code: "domain_exists", Message: fmt.Sprintf("%s is already registered (domain %d)", nd.ExternalDomain, id)}
 	case expired && !txtProven:
-		return retire(ctx, tx, "system", "domain.expire", id, cfRecord, ingressSeen)
+		return s.retire(ctx, tx, "system", "domain.expire", id, cfRecord, ingressSeen)
 	case nd.ClaimProven && !txtProven:
-		return retire(ctx, tx, nd.CreatedBy, "domain.reclaimed", id, cfRecord, ingressSeen)
+		return s.retire(ctx, tx, nd.CreatedBy, "domain.reclaimed", id, cfRecord, ingressSeen)
 	default:
 		return &TakenError{HolderVerified: txtProven}
 	}
 }
 
-// retire removes a registration: at once when nothing outside the database references it, else by
-// marking it deleting so cleanup can finish while its subdomain stays reserved.
-func retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRecord *string, ingressSeen *int64) error {
-	immediate := cfRecord == nil && ingressSeen == nil
+// retire removes a registration: at once when nothing outside the database can reference it, else
+// by marking it deleting (its subdomain stays reserved) and enqueueing the cleanup. With
+// provisioning on, a record may exist before its id is stored (a provision job in flight), so
+// removal always goes through the cleanup job then.
+func (s *Store) retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRecord *string, ingressSeen *int64) error {
+	immediate := cfRecord == nil && ingressSeen == nil && s.outbox == nil
 	var err error
 	if immediate {
 		_, err = tx.Exec(ctx, `DELETE FROM custom_domains WHERE id = $1`, id)
@@ -231,6 +246,11 @@ func retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRe
 	}
 	if err != nil {
 		return fmt.Errorf("retire domain %d: %w", id, err)
+	}
+	if !immediate && s.outbox != nil {
+		if err := s.outbox.DeprovisionTx(ctx, tx, id); err != nil {
+			return fmt.Errorf("enqueue removal of domain %d: %w", id, err)
+		}
 	}
 	return audit(ctx, tx, actor, action, "domain", id, map[string]any{"immediate": immediate})
 }
@@ -369,6 +389,15 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 	}
 	var out Domain
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var firstProof bool
+		err := tx.QueryRow(ctx, `SELECT d.txt_verified_at IS NULL AND c.require_txt FROM custom_domains d
+			JOIN customers c ON c.id = d.customer_id WHERE d.id = $1 AND d.deleting_at IS NULL FOR UPDATE OF d`, id).Scan(&firstProof)
+		if err == pgx.ErrNoRows {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock domain %d: %w", id, err)
+		}
 		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET
 				verification_status = $2::domain_verification_status,
 				verified_at = CASE WHEN $3 THEN coalesce(verified_at, $6) ELSE verified_at END,
@@ -384,6 +413,11 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 		}
 		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "txt": v.TXTFound}); err != nil {
 			return err
+		}
+		if firstProof && v.TXTFound && s.outbox != nil {
+			if err := s.outbox.ProvisionTx(ctx, tx, id); err != nil {
+				return fmt.Errorf("enqueue provisioning of domain %d: %w", id, err)
+			}
 		}
 		out, err = getDomain(ctx, tx, id)
 		return err
@@ -433,7 +467,7 @@ func (s *Store) DeleteDomain(ctx context.Context, actor string, id int64) error 
 		if deleting {
 			return nil
 		}
-		return retire(ctx, tx, actor, "domain.delete", id, cfRecord, ingressSeen)
+		return s.retire(ctx, tx, actor, "domain.delete", id, cfRecord, ingressSeen)
 	})
 }
 

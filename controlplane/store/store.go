@@ -22,7 +22,8 @@ var ErrNotFound = errors.New("not found")
 
 // Store runs queries on a pgx pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	outbox Outbox // nil: provisioning disabled
 }
 
 // New returns a Store on pool.

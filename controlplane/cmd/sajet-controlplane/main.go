@@ -24,6 +24,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/app"
 	"github.com/jeturing/sajet-domains/controlplane/devenv"
+	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/internal/envflag"
 	"github.com/jeturing/sajet-domains/migrations"
@@ -139,6 +140,10 @@ type serveFlags struct {
 	dbURL, httpAddr, zone, logLevel string
 	resolvers, blocked              envflag.List
 	unverifiedTTL                   time.Duration
+	cfURL, cfToken, cfZone          string
+	saas                            bool
+	reconcileEvery, orphanGrace     time.Duration
+	rescueAfter                     time.Duration
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
@@ -151,6 +156,13 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.Var(&f.blocked, "blocked-subdomain", "extra subdomain label customers may not take (repeatable)")
 	fs.DurationVar(&f.unverifiedTTL, "unverified-ttl", 7*24*time.Hour, "how long an unverified registration reserves its hostname")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.cfURL, "cloudflare-api-url", "https://api.cloudflare.com/client/v4/", "Cloudflare API base, including /client/v4/")
+	fs.StringVar(&f.cfToken, "cloudflare-api-token", "", "Cloudflare API token (DNS edit on the zone; SSL and Certificates edit for SaaS); empty disables provisioning")
+	fs.StringVar(&f.cfZone, "cloudflare-zone-id", "", "Cloudflare zone id of --zone")
+	fs.BoolVar(&f.saas, "cloudflare-saas", false, "also create a Cloudflare for SaaS custom hostname for each external domain")
+	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", 5*time.Minute, "how often the leader reconciles the zone with the database")
+	fs.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "how long a record of ours without a domain is kept before removal")
+	fs.DurationVar(&f.rescueAfter, "job-rescue-after", 2*time.Minute, "a provisioning job running longer than this (its process died) runs again")
 }
 
 func (f *serveFlags) config(logger *slog.Logger) app.Config {
@@ -158,6 +170,11 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		DatabaseURL: f.dbURL, HTTPAddr: f.httpAddr, Zone: strings.TrimSuffix(strings.ToLower(f.zone), "."),
 		DNSResolvers: f.resolvers, ExtraBlocked: f.blocked, UnverifiedTTL: f.unverifiedTTL,
 		Version: version, Logger: logger,
+		CloudflareAPIURL: f.cfURL, CloudflareAPIToken: f.cfToken, CloudflareZoneID: f.cfZone, SaaSMode: f.saas,
+		Provisioning: provisioning.Config{
+			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace,
+			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),
+		},
 	}
 }
 

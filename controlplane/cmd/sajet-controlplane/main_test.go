@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jeturing/sajet-domains/controlplane/cloudflare/cftest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
 )
 
@@ -246,4 +247,79 @@ func stop(t *testing.T, p *proc) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("did not exit within 60s of SIGINT")
 	}
+}
+
+// A control plane SIGKILLed while it is creating a domain's record (between "domain inserted" and
+// "record created") finishes the work after a restart, with exactly one record.
+func TestKilledControlPlaneFinishesProvisioningAfterRestart(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	pool, dbURL := storetest.NewDBURL(t)
+	cf := cftest.New(t)
+	cf.SetLatency(2 * time.Second) // the create is in flight when we kill the process
+
+	args := []string{"serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0", "--dns-resolver", "127.0.0.1:9",
+		"--cloudflare-api-url", cf.URL(), "--cloudflare-api-token", cf.Token, "--cloudflare-zone-id", cf.ZoneID,
+		"--job-rescue-after", "3s", "--reconcile-interval", "1h"}
+	first := startAndWaitFor(t, exec.Command(bin, args...), regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
+
+	secret := adminToken(t, bin, dbURL)
+	cust := call(t, "POST", first.match+"/api/customers", secret, `{"email":"ops@impulse-max.com","company_name":"ImpulseMax"}`)
+	tun := call(t, "POST", first.match+"/api/tunnels", secret, `{"name":"tcs-sajet-tunnel","cloudflare_tunnel_id":"6ff42ae2-765d-4adf-8112-31c55c1551ef"}`)
+	if cust.StatusCode != 201 || tun.StatusCode != 201 {
+		t.Fatalf("setup: customer %d tunnel %d", cust.StatusCode, tun.StatusCode)
+	}
+	td := call(t, "POST", first.match+"/api/tenant-deployments", secret, `{"customer_id":1,"name":"odoo","tunnel_id":1,"backend_url":"http://10.10.10.105:8069"}`)
+	dom := call(t, "POST", first.match+"/api/domains", secret, `{"external_domain":"www.impulse-max.com","customer_id":1,"tenant_deployment_id":1}`)
+	if td.StatusCode != 201 || dom.StatusCode != 201 {
+		t.Fatalf("setup: tenant deployment %d domain %d", td.StatusCode, dom.StatusCode)
+	}
+	// Wait until the create call is in flight, then kill the process without any chance to clean up.
+	deadline := time.Now().Add(30 * time.Second)
+	for cf.InFlight() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the control plane never called Cloudflare")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+
+	cf.SetLatency(0)
+	second := startAndWaitFor(t, exec.Command(bin, args...), regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
+	defer stop(t, second)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		var configured bool
+		if err := pool.QueryRow(t.Context(), `SELECT cloudflare_configured FROM custom_domains WHERE external_domain = 'www.impulse-max.com'`).Scan(&configured); err != nil {
+			t.Fatal(err)
+		}
+		if configured {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted control plane did not finish provisioning; records: %+v", cf.Records())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n := 0
+	for _, r := range cf.Records() {
+		if r.Name == "impulse-max.sajet.us" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d records for impulse-max.sajet.us after kill and restart, want 1", n)
+	}
+}
+
+func adminToken(t *testing.T, bin, dbURL string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "token", "create", "--database-url", dbURL, "--role", "admin").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
 }

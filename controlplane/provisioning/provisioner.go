@@ -1,0 +1,187 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+)
+
+// DNS is what provisioning needs from the Cloudflare DNS API.
+type DNS interface {
+	EnsureCNAME(ctx context.Context, domainID int64, name, target string, retryAfterUncertain bool) (cloudflare.Record, error)
+	FindRecords(ctx context.Context, name string) ([]cloudflare.Record, error)
+	DeleteRecord(ctx context.Context, id string) error
+	ListOurRecords(ctx context.Context) ([]cloudflare.Record, error)
+}
+
+// SaaS is what provisioning needs from Cloudflare for SaaS (custom hostnames).
+type SaaS interface {
+	EnsureCustomHostname(ctx context.Context, domainID int64, hostname string, retryAfterUncertain bool) (cloudflare.CustomHostname, error)
+	GetCustomHostname(ctx context.Context, id string) (cloudflare.CustomHostname, error)
+	DeleteCustomHostname(ctx context.Context, id string) error
+}
+
+// Config configures the provisioner; zero values get production defaults.
+type Config struct {
+	Store  *store.Store
+	DNS    DNS
+	SaaS   SaaS // nil: SaaS mode off
+	Logger *slog.Logger
+
+	Workers              int           // concurrent jobs; default 10
+	ReconcileInterval    time.Duration // default 5m; negative disables the periodic reconciler
+	OrphanGrace          time.Duration // default 1h
+	MaxRepairsPerRun     int           // default 200
+	RefreshInterval      time.Duration // SaaS status polling; default 30s
+	JobTimeout           time.Duration // default 1m
+	RescueStuckJobsAfter time.Duration // a job running longer (its process died) runs again; default 2m
+	RetryBase            time.Duration // first retry delay, doubled per attempt up to RetryMax; default 1s
+	RetryMax             time.Duration // default 5m
+	// FetchCooldown is the least time between two fetches of jobs; with many jobs queued it bounds
+	// throughput (each fetch takes at most Workers jobs). Default 10ms.
+	FetchCooldown time.Duration
+}
+
+// Provisioner runs the provisioning jobs on River.
+type Provisioner struct {
+	cfg    Config
+	client *river.Client[pgx.Tx]
+	logger *slog.Logger
+}
+
+// New builds the River client with the provisioning workers. It does not start working until
+// Start; ProvisionTx and DeprovisionTx work before that (inserting only).
+func New(pool *pgxpool.Pool, cfg Config) (*Provisioner, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.ReconcileInterval, 5*time.Minute)
+	def(&cfg.OrphanGrace, time.Hour)
+	def(&cfg.RefreshInterval, 30*time.Second)
+	def(&cfg.JobTimeout, time.Minute)
+	def(&cfg.RescueStuckJobsAfter, 2*time.Minute)
+	def(&cfg.RetryBase, time.Second)
+	def(&cfg.RetryMax, 5*time.Minute)
+	def(&cfg.FetchCooldown, 10*time.Millisecond)
+	if cfg.Workers == 0 {
+		cfg.Workers = 10
+	}
+	if cfg.MaxRepairsPerRun == 0 {
+		cfg.MaxRepairsPerRun = 200
+	}
+	p := &Provisioner{cfg: cfg, logger: cfg.Logger}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &provisionWorker{p: p})
+	river.AddWorker(workers, &deprovisionWorker{p: p})
+	river.AddWorker(workers, &refreshWorker{p: p})
+	river.AddWorker(workers, &reconcileWorker{p: p})
+
+	rc := &river.Config{
+		Queues:               map[string]river.QueueConfig{queueName: {MaxWorkers: cfg.Workers}},
+		Workers:              workers,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
+		RetryPolicy:          &retryPolicy{base: cfg.RetryBase, max: cfg.RetryMax},
+		Logger:               cfg.Logger,
+		FetchCooldown:        cfg.FetchCooldown,
+		FetchPollInterval:    time.Second,
+	}
+	if cfg.ReconcileInterval > 0 {
+		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.ReconcileInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		)}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	p.client = client
+	return p, nil
+}
+
+// Start starts working jobs.
+func (p *Provisioner) Start(ctx context.Context) error { return p.client.Start(ctx) }
+
+// Stop finishes running jobs (bounded by ctx) and stops.
+func (p *Provisioner) Stop(ctx context.Context) error { return p.client.Stop(ctx) }
+
+// ProvisionTx implements store.Outbox.
+func (p *Provisioner) ProvisionTx(ctx context.Context, tx pgx.Tx, domainID int64) error {
+	_, err := p.client.InsertTx(ctx, tx, ProvisionArgs{DomainID: domainID}, nil)
+	return err
+}
+
+// DeprovisionTx implements store.Outbox.
+func (p *Provisioner) DeprovisionTx(ctx context.Context, tx pgx.Tx, domainID int64) error {
+	_, err := p.client.InsertTx(ctx, tx, DeprovisionArgs{DomainID: domainID}, nil)
+	return err
+}
+
+// Reconcile enqueues a reconciliation now (ops and tests; the leader also runs it periodically).
+func (p *Provisioner) Reconcile(ctx context.Context) error {
+	_, err := p.client.Insert(ctx, ReconcileArgs{}, nil)
+	return err
+}
+
+// Client exposes the River client (tests subscribe to job events).
+func (p *Provisioner) Client() *river.Client[pgx.Tx] { return p.client }
+
+// fail turns a Cloudflare error into the job's outcome and shows it on the domain.
+func (p *Provisioner) fail(ctx context.Context, domainID int64, step, what string, err error) error {
+	retryable, _, retryAfter := cloudflare.Classify(err)
+	msg := fmt.Sprintf("%s: %v", what, err)
+	var foreign *cloudflare.ForeignRecordError
+	if errors.As(err, &foreign) {
+		msg = foreign.Error()
+	}
+	if retryable {
+		msg += " (retrying)"
+	}
+	if recErr := p.cfg.Store.RecordProvisionError(ctx, domainID, step, msg); recErr != nil {
+		p.logger.WarnContext(ctx, "record provisioning error", "domain_id", domainID, "err", recErr)
+	}
+	p.logger.WarnContext(ctx, "provisioning step failed", "domain_id", domainID, "step", step, "retryable", retryable, "err", err)
+	switch {
+	case retryAfter > 0:
+		// Cloudflare said when to come back: waiting is not a failed attempt.
+		return river.JobSnooze(retryAfter)
+	case retryable:
+		return err
+	default:
+		return river.JobCancel(err)
+	}
+}
+
+// retryPolicy retries fast at first (a Cloudflare blip should not delay a customer by minutes)
+// and backs off exponentially with ±10% jitter up to max.
+type retryPolicy struct{ base, max time.Duration }
+
+func (r *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	d := r.base
+	for i := 1; i < job.Attempt && d < r.max; i++ {
+		d *= 2
+	}
+	d = min(d, r.max)
+	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
+	return time.Now().Add(d + jitter)
+}
