@@ -124,6 +124,7 @@ type VerifyBody struct {
 	Method        string                     `json:"method,omitempty" doc:"How it verified: cname, cname_tunnel or flattened"`
 	TXTFound      bool                       `json:"txt_found"`
 	Conflicts     []string                   `json:"conflicts,omitempty"`
+	Warnings      []string                   `json:"warnings,omitempty" doc:"Configuration problems beyond DNS, e.g. Cloudflare's cross-account CNAME refusal without SaaS mode"`
 	Resolvers     []dnsverify.ResolverResult `json:"resolvers"`
 	Domain        Domain                     `json:"domain"`
 }
@@ -333,6 +334,7 @@ func (s *Server) verifyDomain(ctx context.Context, in *domainKeyInput) (*verifyO
 	body := VerifyBody{
 		Message: r.Message, Expected: r.Expected, Found: r.Found, Reason: r.Reason, Method: r.Method, TXTFound: r.TXTFound,
 		Conflicts: r.Conflicts, Resolvers: r.Resolvers, Domain: s.domainJSON(out.Domain),
+		Warnings: s.cfg.Domains.Warnings(out.Domain),
 	}
 	if body.Resolvers == nil {
 		body.Resolvers = []dnsverify.ResolverResult{}

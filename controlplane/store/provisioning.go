@@ -24,20 +24,24 @@ func (s *Store) UseOutbox(o Outbox) { s.outbox = o }
 // MarkCloudflareConfigured records the DNS record provisioning created or adopted. It returns
 // ErrNotFound when the domain is gone or being deleted: the caller then owns removing the record.
 func (s *Store) MarkCloudflareConfigured(ctx context.Context, id int64, recordID string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET cloudflare_dns_record_id = $2, cloudflare_configured = true,
+	// One statement (update + audit row), so the hot path of provisioning costs one round trip.
+	var got int64
+	err := s.pool.QueryRow(ctx, `WITH u AS (
+			UPDATE custom_domains SET cloudflare_dns_record_id = $2, cloudflare_configured = true,
 				last_error = CASE WHEN provision_error_step = 'cloudflare' THEN NULL ELSE last_error END,
 				provision_error_step = CASE WHEN provision_error_step = 'cloudflare' THEN NULL ELSE provision_error_step END,
 				updated_at = now()
-			WHERE id = $1 AND deleting_at IS NULL`, id, recordID)
-		if err != nil {
-			return fmt.Errorf("mark domain %d configured: %w", id, err)
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		return audit(ctx, tx, "provisioner", "cloudflare.record.ready", "domain", id, map[string]any{"record_id": recordID})
-	})
+			WHERE id = $1 AND deleting_at IS NULL RETURNING id)
+		INSERT INTO audit_log (actor, action, entity, entity_id, detail)
+		SELECT 'provisioner', 'cloudflare.record.ready', 'domain', id, jsonb_build_object('record_id', $2::text) FROM u
+		RETURNING entity_id`, id, recordID).Scan(&got)
+	if err == pgx.ErrNoRows {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("mark domain %d configured: %w", id, err)
+	}
+	return nil
 }
 
 // CustomHostnameState is what Cloudflare for SaaS reports for a domain's custom hostname.
