@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkProvision1000 provisions 1,000 new domains against the fake Cloudflare answering every
-// call after 20 ms, with SAJET_BENCH_CONCURRENCY workers (default 20). It reports Cloudflare calls
+// call after 20 ms, with SAJET_BENCH_CONCURRENCY concurrent Cloudflare calls (default 20). It reports Cloudflare calls
 // per domain (target ≤ 1.1) and the wall time against the floor calls × 20 ms ÷ concurrency
 // (target ≤ 1.5×).
 func BenchmarkProvision1000(b *testing.B) {
@@ -31,7 +31,7 @@ func BenchmarkProvision1000(b *testing.B) {
 		if _, err := bb.pool.Exec(context.Background(), `UPDATE customers SET domain_quota = 100000`); err != nil {
 			b.Fatal(err)
 		}
-		p := bb.newProvisioner(func(c *provisioning.Config) { c.Workers = concurrency; c.FetchCooldown = 2 * time.Millisecond })
+		p := bb.newProvisioner(func(c *provisioning.Config) { c.Concurrency = concurrency; c.FetchCooldown = 2 * time.Millisecond })
 		var ids []int64
 		for i := range n {
 			ids = append(ids, bb.register(fmt.Sprintf("shop%d.bench%d.com", i, i)).ID)

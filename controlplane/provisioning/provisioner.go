@@ -40,7 +40,8 @@ type Config struct {
 	SaaS   SaaS // nil: SaaS mode off
 	Logger *slog.Logger
 
-	Workers              int           // concurrent jobs; default 10
+	Concurrency          int           // concurrent Cloudflare calls; default 10
+	Workers              int           // River worker slots; default 2 × Concurrency
 	ReconcileInterval    time.Duration // default 5m; negative disables the periodic reconciler
 	OrphanGrace          time.Duration // default 1h
 	MaxRepairsPerRun     int           // default 200
@@ -80,8 +81,16 @@ func New(pool *pgxpool.Pool, cfg Config) (*Provisioner, error) {
 	def(&cfg.RetryBase, time.Second)
 	def(&cfg.RetryMax, 5*time.Minute)
 	def(&cfg.FetchCooldown, 10*time.Millisecond)
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 10
+	}
 	if cfg.Workers == 0 {
-		cfg.Workers = 10
+		cfg.Workers = 2 * cfg.Concurrency
+	}
+	lim := newLimiter(cfg.Concurrency)
+	cfg.DNS = limitedDNS{l: lim, next: cfg.DNS}
+	if cfg.SaaS != nil {
+		cfg.SaaS = limitedSaaS{l: lim, next: cfg.SaaS}
 	}
 	if cfg.MaxRepairsPerRun == 0 {
 		cfg.MaxRepairsPerRun = 200

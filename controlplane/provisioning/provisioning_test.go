@@ -315,7 +315,7 @@ func TestSaaSModeCreatesCustomHostnameAndFollowsItToActive(t *testing.T) {
 	b := setup(t)
 	b.svc = domains.New(b.store, nil, domains.Config{Zone: "sajet.us", ProviderEnabled: true, SaaSMode: true}, nil)
 	b.provisioner(func(c *provisioning.Config) {
-		c.SaaS = c.DNS.(provisioning.SaaS)
+		c.SaaS = c.DNS.(provisioning.SaaS) // the provider, before New wraps it
 		c.RefreshInterval = 50 * time.Millisecond
 	})
 	d := b.register("www.impulse-max.com")
