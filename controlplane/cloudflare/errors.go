@@ -135,12 +135,16 @@ type ForeignRecordError struct {
 	Kind     string   // "record" or "custom hostname"
 	Name     string   // the contested name
 	Existing []Record // the records found under Name (DNS only)
+	Deleting bool     // we were asked to delete it (DeleteRecord), not to create
 }
 
 func (e *ForeignRecordError) Error() string {
 	kind := e.Kind
 	if kind == "" {
 		kind = "record"
+	}
+	if e.Deleting {
+		return fmt.Sprintf("the %s for %s is not managed by Sajet; not deleting it", kind, e.Name)
 	}
 	return fmt.Sprintf("a %s for %s already exists and is not managed by Sajet", kind, e.Name)
 }

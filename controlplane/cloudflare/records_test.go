@@ -106,6 +106,26 @@ func TestEnsureCNAMEWhenTheNameIsTaken(t *testing.T) {
 	}
 }
 
+// A record of ours that vanishes between the listing and the overwrite (404 on PUT) is looked
+// up again instead of failing the job permanently.
+func TestEnsureCNAMERelistsWhenTheRecordVanishesDuringTheUpdate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	stale := ours(42)
+	stale.Content = "old.cfargotunnel.com"
+	b.srv.AddRecord(stale)
+	b.srv.FailNextMethod("PUT", 1, 404, 81044, "Record does not exist.")
+	if _, err := b.p.EnsureCNAME(context.Background(), 42, subdomain, tunnelTarget, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := methods(b.srv.Calls()); got != "POST GET PUT GET PUT" {
+		t.Errorf("calls %q, want a second listing and overwrite after the 404", got)
+	}
+	if recs := b.srv.Records(); len(recs) != 1 || recs[0].Content != tunnelTarget {
+		t.Errorf("zone %+v, want the one record pointing at the tunnel", recs)
+	}
+}
+
 // A create that Cloudflare applied but answered with an error (or no answer at all) is retried
 // with retryAfterUncertain and adopted: one record, one call on the retry.
 func TestEnsureCNAMEAfterAnUncertainFailureAdopts(t *testing.T) {
@@ -207,6 +227,9 @@ func TestDeleteRecord(t *testing.T) {
 			var fe *cloudflare.ForeignRecordError
 			if tc.wantErr != errors.As(err, &fe) || (!tc.wantErr && err != nil) {
 				t.Fatalf("err %v, want foreign=%v", err, tc.wantErr)
+			}
+			if want := "the record for impulse-max.sajet.us is not managed by Sajet; not deleting it"; tc.wantErr && err.Error() != want {
+				t.Errorf("message %q, want %q", err.Error(), want)
 			}
 			if got := methods(b.srv.Calls()); got != tc.wantCalls {
 				t.Errorf("calls %q, want %q", got, tc.wantCalls)

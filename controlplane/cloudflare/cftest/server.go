@@ -51,6 +51,7 @@ type Call struct {
 }
 
 type fault struct {
+	method     string // "" = any request
 	status     int
 	code       int
 	message    string
@@ -93,10 +94,16 @@ func (s *Server) SetCustomMetadataAccess(on bool) {
 	s.metadataAccess = on
 }
 
-// FailNext makes the next n requests fail with status and a Cloudflare error, before anything
-// is applied (e.g. a burst of 502s).
+// FailNext makes the next n requests, whatever they are (checked before authentication), fail
+// with status and a Cloudflare error without applying anything (e.g. a burst of 502s).
 func (s *Server) FailNext(n, status, code int, message string) {
 	s.addFaults(n, fault{status: status, code: code, message: message})
+}
+
+// FailNextMethod is FailNext for the next n requests with the given method only (e.g. make a
+// PUT find its record gone: FailNextMethod("PUT", 1, 404, 81044, "Record does not exist.")).
+func (s *Server) FailNextMethod(method string, n, status, code int, message string) {
+	s.addFaults(n, fault{method: method, status: status, code: code, message: message})
 }
 
 // FailNextRaw makes the next n requests fail with status and a non-JSON body, like an edge
@@ -216,13 +223,23 @@ func isWrite(method string) bool {
 	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch || method == http.MethodDelete
 }
 
+// faultFor returns the index of the first pending fault for method, or -1. Caller holds s.mu.
+func (s *Server) faultFor(method string) int {
+	for i, f := range s.faults {
+		if f.method == "" || f.method == method {
+			return i
+		}
+	}
+	return -1
+}
+
 var zoneIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func (s *Server) handle(r *http.Request, body []byte) response {
 	s.mu.Lock()
-	if len(s.faults) > 0 {
-		f := s.faults[0]
-		s.faults = s.faults[1:]
+	if i := s.faultFor(r.Method); i >= 0 {
+		f := s.faults[i]
+		s.faults = append(s.faults[:i], s.faults[i+1:]...)
 		s.mu.Unlock()
 		if f.rawBody != "" {
 			return response{status: f.status, raw: f.rawBody}
@@ -331,9 +348,9 @@ func (r response) write(w http.ResponseWriter) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// paginate slices items for page/per_page (defaults 1 and def, per_page capped at max) and
+// paginate slices items for page/per_page (defaults 1 and def, per_page capped at limit) and
 // says so in result_info. A page past the end is empty, as on Cloudflare.
-func paginate[T any](q url.Values, items []T, def, max int) ([]T, *resultInfo) {
+func paginate[T any](q url.Values, items []T, def, limit int) ([]T, *resultInfo) {
 	page, _ := strconv.Atoi(q.Get("page"))
 	if page < 1 {
 		page = 1
@@ -343,8 +360,8 @@ func paginate[T any](q url.Values, items []T, def, max int) ([]T, *resultInfo) {
 	if per < 1 {
 		per = def
 	}
-	if per > max {
-		per = max
+	if per > limit {
+		per = limit
 	}
 	total := len(items)
 	pages := (total + per - 1) / per

@@ -343,6 +343,17 @@ func TestFaultInjection(t *testing.T) {
 			t.Errorf("third request %d, want 200", a.status)
 		}
 	})
+	t.Run("FailNextMethod fails only that method", func(t *testing.T) {
+		t.Parallel()
+		s := cftest.New(t)
+		s.FailNextMethod("DELETE", 1, 503, 10000, "unavailable")
+		if a := do(t, s, "GET", "/dns_records", nil); a.status != 200 {
+			t.Errorf("GET %d, want 200", a.status)
+		}
+		if a := do(t, s, "DELETE", "/dns_records/0123456789abcdef0123456789abcdef", nil); a.status != 503 {
+			t.Errorf("DELETE %d, want 503", a.status)
+		}
+	})
 	t.Run("RateLimit answers 429 with retry-after", func(t *testing.T) {
 		t.Parallel()
 		s := cftest.New(t)
