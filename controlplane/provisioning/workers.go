@@ -147,7 +147,15 @@ func (w *deprovisionWorker) Work(ctx context.Context, job *river.Job[Deprovision
 		return nil // not being deleted (any more): nothing to remove
 	}
 	if d.CloudflareDNSRecordID != nil {
-		if err := p.cfg.DNS.DeleteRecord(ctx, *d.CloudflareDNSRecordID); err != nil {
+		err := p.cfg.DNS.DeleteRecord(ctx, *d.CloudflareDNSRecordID)
+		var foreign *cloudflare.ForeignRecordError
+		switch {
+		case errors.As(err, &foreign):
+			// Someone took the record over (changed its marker): it is theirs now, and waiting
+			// would keep the domain in deleting forever. Leave it and say so in the audit log.
+			_ = p.cfg.Store.Audit(ctx, "provisioner", "cloudflare.record.released", "domain", d.ID,
+				map[string]any{"record_id": *d.CloudflareDNSRecordID, "reason": foreign.Error()})
+		case err != nil:
 			return p.fail(ctx, d.ID, "cloudflare", "delete record "+d.SajetFullDomain, err)
 		}
 	}
