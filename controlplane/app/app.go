@@ -39,6 +39,7 @@ type Config struct {
 	CloudflareAPIToken string
 	CloudflareZoneID   string
 	SaaSMode           bool
+	CloudflareCalls    int                 // API calls allowed per 5 minutes (Cloudflare's per-token limit); negative: no limit
 	Provisioning       provisioning.Config // tuning (intervals, grace, workers); Store/DNS/SaaS are filled in
 	Logger             *slog.Logger
 	// Ready, when set, receives the API's base URL once it is listening.
@@ -154,7 +155,8 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 	g := &graph{}
 	enabled := cfg.CloudflareAPIToken != "" && cfg.CloudflareZoneID != ""
 	if enabled {
-		cf, err := cloudflare.New(cloudflare.Config{APIURL: cfg.CloudflareAPIURL, APIToken: cfg.CloudflareAPIToken, ZoneID: cfg.CloudflareZoneID})
+		cf, err := cloudflare.New(cloudflare.Config{APIURL: cfg.CloudflareAPIURL, APIToken: cfg.CloudflareAPIToken,
+			ZoneID: cfg.CloudflareZoneID, CallsPerWindow: cfg.CloudflareCalls, RateWindow: 5 * time.Minute})
 		if err != nil {
 			return nil, fmt.Errorf("cloudflare provider: %w", err)
 		}

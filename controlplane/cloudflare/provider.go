@@ -42,6 +42,10 @@ type Config struct {
 	// metadata per zone on request (403 code 1413 otherwise), so it is off by default; then
 	// every custom hostname in the zone is considered ours (the SaaS zone is the platform's).
 	CustomHostnameMetadata bool
+	// CallsPerWindow bounds API calls per RateWindow (default 1200 per 5 minutes, Cloudflare's
+	// per-token limit). Several replicas sharing one token should split it. Negative: no limit.
+	CallsPerWindow int
+	RateWindow     time.Duration
 }
 
 // Provider manages the platform zone's DNS records and custom hostnames through the official
@@ -54,6 +58,7 @@ type Provider struct {
 	records   *dns.RecordService
 	hostnames *custom_hostnames.CustomHostnameService
 	calls     atomic.Int64
+	budget    *budget
 }
 
 // New builds a Provider. The SDK's own retries are off (option.WithMaxRetries(0)): the caller's
@@ -84,7 +89,14 @@ func New(cfg Config) (*Provider, error) {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	p := &Provider{zoneID: cfg.ZoneID, timeout: cfg.Timeout, pageSize: cfg.PageSize, metadata: cfg.CustomHostnameMetadata}
+	if cfg.CallsPerWindow == 0 {
+		cfg.CallsPerWindow = 1200
+	}
+	if cfg.RateWindow == 0 {
+		cfg.RateWindow = 5 * time.Minute
+	}
+	p := &Provider{zoneID: cfg.ZoneID, timeout: cfg.Timeout, pageSize: cfg.PageSize, metadata: cfg.CustomHostnameMetadata,
+		budget: newBudget(cfg.CallsPerWindow, cfg.RateWindow)}
 	// The services are built directly instead of through cloudflare.NewClient, which also reads
 	// CLOUDFLARE_API_KEY, CLOUDFLARE_EMAIL, CLOUDFLARE_BASE_URL and CLOUDFLARE_CUSTOM_HEADERS
 	// from the environment and would mix them into our requests.
@@ -109,6 +121,9 @@ func (p *Provider) Calls() int64 { return p.calls.Load() }
 
 // call runs one SDK request under the per-call timeout and maps its error.
 func (p *Provider) call(ctx context.Context, op, method string, fn func(ctx context.Context, opts ...option.RequestOption) error) error {
+	if err := p.budget.wait(ctx); err != nil {
+		return &TransportError{Op: op, Method: method, Err: fmt.Errorf("waiting for the API call budget: %w", err)}
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	var res *http.Response

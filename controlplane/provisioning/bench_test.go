@@ -31,7 +31,12 @@ func BenchmarkProvision1000(b *testing.B) {
 		if _, err := bb.pool.Exec(context.Background(), `UPDATE customers SET domain_quota = 100000`); err != nil {
 			b.Fatal(err)
 		}
-		p := bb.newProvisioner(func(c *provisioning.Config) { c.Concurrency = concurrency; c.FetchCooldown = 2 * time.Millisecond })
+		// The API budget (1200 calls / 5 min) is lifted: this measures our own overhead.
+		p := bb.newProvisioner(func(c *provisioning.Config) {
+			c.DNS = bb.provider(-1)
+			c.Concurrency = concurrency
+			c.FetchCooldown = 2 * time.Millisecond
+		})
 		var ids []int64
 		for i := range n {
 			ids = append(ids, bb.register(fmt.Sprintf("shop%d.bench%d.com", i, i)).ID)

@@ -69,12 +69,19 @@ func (b *bundle) provisioner(mutate ...func(*provisioning.Config)) *provisioning
 	return p
 }
 
-func (b *bundle) newProvisioner(mutate ...func(*provisioning.Config)) *provisioning.Provisioner {
+// provider is a real provider on the fake; callsPerWindow as in cloudflare.Config.
+func (b *bundle) provider(callsPerWindow int) *cloudflare.Provider {
 	b.t.Helper()
-	cf, err := cloudflare.New(cloudflare.Config{APIURL: b.cf.URL(), APIToken: b.cf.Token, ZoneID: b.cf.ZoneID})
+	cf, err := cloudflare.New(cloudflare.Config{APIURL: b.cf.URL(), APIToken: b.cf.Token, ZoneID: b.cf.ZoneID, CallsPerWindow: callsPerWindow})
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	return cf
+}
+
+func (b *bundle) newProvisioner(mutate ...func(*provisioning.Config)) *provisioning.Provisioner {
+	b.t.Helper()
+	cf := b.provider(0)
 	cfg := provisioning.Config{
 		Store: b.store, DNS: cf, Logger: slog.New(slog.DiscardHandler),
 		ReconcileInterval: -1, RetryBase: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,

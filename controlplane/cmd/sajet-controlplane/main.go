@@ -142,6 +142,7 @@ type serveFlags struct {
 	unverifiedTTL                   time.Duration
 	cfURL, cfToken, cfZone          string
 	saas                            bool
+	cfCalls                         int
 	reconcileEvery, orphanGrace     time.Duration
 	rescueAfter                     time.Duration
 }
@@ -159,6 +160,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.StringVar(&f.cfURL, "cloudflare-api-url", "https://api.cloudflare.com/client/v4/", "Cloudflare API base, including /client/v4/")
 	fs.StringVar(&f.cfToken, "cloudflare-api-token", "", "Cloudflare API token (DNS edit on the zone; SSL and Certificates edit for SaaS); empty disables provisioning")
 	fs.StringVar(&f.cfZone, "cloudflare-zone-id", "", "Cloudflare zone id of --zone")
+	fs.IntVar(&f.cfCalls, "cloudflare-calls-per-5m", 1200, "Cloudflare API calls this process may make per 5 minutes (the per-token limit; split it between replicas sharing a token)")
 	fs.BoolVar(&f.saas, "cloudflare-saas", false, "also create a Cloudflare for SaaS custom hostname for each external domain")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", 5*time.Minute, "how often the leader reconciles the zone with the database")
 	fs.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "how long a record of ours without a domain is kept before removal")
@@ -171,6 +173,7 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		DNSResolvers: f.resolvers, ExtraBlocked: f.blocked, UnverifiedTTL: f.unverifiedTTL,
 		Version: version, Logger: logger,
 		CloudflareAPIURL: f.cfURL, CloudflareAPIToken: f.cfToken, CloudflareZoneID: f.cfZone, SaaSMode: f.saas,
+		CloudflareCalls: f.cfCalls,
 		Provisioning: provisioning.Config{
 			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace,
 			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),
