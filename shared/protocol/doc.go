@@ -1,0 +1,85 @@
+// Package protocol is the wire contract between the Sajet control plane and
+// the edge agent (DESIGN §6): message types, their limits, framing, and the
+// pure ordering rules both sides rely on. It does no I/O of its own beyond
+// reading and writing frames on a stream it is given.
+//
+// # Transport and streams
+//
+// The agent dials the control plane over TCP + TLS 1.3 and is the yamux
+// client on that connection. Every yamux stream carries a sequence of frames:
+//
+//	+----------------+---------------------------------------------+
+//	| length: uint32 | JSON: {"type": "<message type>", "body": {}} |
+//	|  (big endian)  |           exactly `length` bytes            |
+//	+----------------+---------------------------------------------+
+//
+// The agent opens the first stream and sends Hello; the control plane
+// answers Welcome (or Error, then closes the session). That stream then
+// carries Desired (cp → agent), Ack and Status (agent → cp). Request/response
+// work the control plane starts, such as ProbeRequest → ProbeResult, uses a
+// stream of its own so a slow probe never delays a push.
+//
+//	agent                              control plane
+//	  | -- open stream 1 -------------------> |
+//	  | -- hello{version, token, applied} --> |   10 s deadline
+//	  | <-- welcome{session_epoch} ---------- |   or error{code} + close
+//	  | <-- desired{version, nonce, rules} -- |   only if desired ≠ applied
+//	  | -- ack{nonce, version, ok, ...} ----> |
+//	  | -- status{...} (periodic) ----------> |
+//	  | <-- open stream N: probe_request ---- |
+//	  | -- probe_result --------------------> |
+//
+// # Desired, Ack and nonces (xDS semantics)
+//
+// Desired is the state of the world: the complete managed rule set of the
+// tunnel, never a delta. Its Version comes from a per-tunnel sequence and
+// only increases. Each push carries a fresh Nonce (NewNonce) that the Ack
+// answering it echoes; the control plane ignores an Ack whose nonce is not
+// the one it is waiting for on that session, so late acks from an earlier
+// push or session cannot be mistaken for the current one.
+//
+// The agent classifies every Desired against its applied version (Classify):
+// newer is applied; equal (a resend) or older (a reorder or replay) is
+// acknowledged without applying or restarting anything. Ack with OK=false is
+// a NACK: it names the Stage that failed (validate, write, restart, verify,
+// rollback) and AppliedVersion, the version still in force, because as in
+// Envoy's xDS the agent keeps its last good config. The control plane stores
+// and shows the NACK's error and never resends a NACKed version: only a new
+// version (the operator fixed something) is pushed. It pushes only when
+// desired ≠ acknowledged, and on reconnect Hello.Applied decides whether a
+// push is needed at all, so a control-plane restart does not restart
+// cloudflared.
+//
+// # Epochs
+//
+// During a rolling deploy two control-plane replicas can briefly hold a
+// session of the same agent. Each accepted Hello gets a SessionEpoch higher
+// than any before it for that agent; a replica whose session epoch is no
+// longer the newest stops pushing and closes it with Error{superseded}. The
+// newest session wins, so two replicas never push interleaved versions.
+//
+// # Versions
+//
+// Hello carries ProtocolVersion; CheckVersion turns an incompatible one into
+// Error{unsupported_version} that says which side to upgrade. DecodeMessage
+// checks the version before the strict decode, so a newer agent's extra hello
+// fields produce "upgrade" and not "unknown field".
+//
+// # Limits, and why
+//
+// A frame's length is checked against a hard maximum (MaxFrameSize, 8 MiB by
+// default) before anything is allocated: a peer announcing 2 GiB gets a
+// *FrameTooLargeError, not an out-of-memory kill of the agent on a small edge
+// host. 10,000 realistic rules encode to about 2.8 MiB, so the default leaves
+// 2.8x room to grow. Decoding is strict (unknown fields and trailing data are
+// errors) because both sides ship from this package: a mismatch is a bug to
+// surface, not to paper over. Validate bounds every string (hostnames ≤ 253
+// bytes, services ≤ 2048, tokens ≤ 256, nonces ≤ 64, names ≤ 100, errors ≤
+// 4096) and count, so nothing a peer sends can make the other side store or
+// log unbounded data; semantic checks of hostnames and services belong to
+// shared/hostname and shared/ingress.
+//
+// Errors a caller must decide on are types: *FrameTooLargeError (close the
+// stream), *UnknownTypeError and *FieldError (answer bad_request), and Error
+// (a protocol error message, with Retryable).
+package protocol

@@ -1,0 +1,72 @@
+package protocol
+
+import "fmt"
+
+// Protocol versions. An agent's Hello carries the version it speaks; the
+// control plane accepts MinSupportedVersion..ProtocolVersion.
+const (
+	ProtocolVersion     = 1
+	MinSupportedVersion = 1
+)
+
+// Error codes carried by Error.
+const (
+	CodeUnsupportedVersion = "unsupported_version"
+	CodeUnauthorized       = "unauthorized"
+	CodeUnknownTunnel      = "unknown_tunnel"
+	CodeRateLimited        = "rate_limited"
+	CodeSuperseded         = "superseded"
+	CodeBadRequest         = "bad_request"
+)
+
+// Error is both a message (control plane → agent, after which the sender
+// closes the session) and a Go error, so the code that produced it can return
+// it and the code that sends it can errors.As it.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e Error) Error() string {
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Retryable reports whether the agent may reconnect with its normal backoff
+// and expect a different answer. The other codes need an operator (new token,
+// tunnel, or binary); the agent still reconnects, but at its backoff cap, and
+// surfaces the error on /readyz.
+func (e Error) Retryable() bool {
+	switch e.Code {
+	case CodeRateLimited, CodeSuperseded:
+		return true
+	}
+	return false
+}
+
+// CheckVersion reports whether the control plane can talk to an agent
+// speaking protocol v. It returns nil or an *Error with code
+// unsupported_version whose message tells the operator which side to upgrade.
+func CheckVersion(v int) error {
+	switch {
+	case v < MinSupportedVersion:
+		return &Error{
+			Code: CodeUnsupportedVersion,
+			Message: fmt.Sprintf("agent protocol %d is no longer supported; upgrade sajet-agent to a build speaking protocol %s",
+				v, versionRange()),
+		}
+	case v > ProtocolVersion:
+		return &Error{
+			Code: CodeUnsupportedVersion,
+			Message: fmt.Sprintf("agent protocol %d is newer than this control plane (protocol %s); upgrade sajet-controlplane first",
+				v, versionRange()),
+		}
+	}
+	return nil
+}
+
+func versionRange() string {
+	if MinSupportedVersion == ProtocolVersion {
+		return fmt.Sprint(ProtocolVersion)
+	}
+	return fmt.Sprintf("%d to %d", MinSupportedVersion, ProtocolVersion)
+}

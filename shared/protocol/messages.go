@@ -1,0 +1,182 @@
+package protocol
+
+import "time"
+
+// Message types, the "type" of an Envelope.
+const (
+	TypeHello        = "hello"
+	TypeWelcome      = "welcome"
+	TypeError        = "error"
+	TypeDesired      = "desired"
+	TypeAck          = "ack"
+	TypeStatus       = "status"
+	TypeProbeRequest = "probe_request"
+	TypeProbeResult  = "probe_result"
+)
+
+// Message is implemented by every message body. The concrete types are
+// values (Hello, not *Hello), so DecodeMessage's result can be used in a type
+// switch:
+//
+//	switch m := msg.(type) {
+//	case protocol.Desired: ...
+//	case protocol.Error: ...
+//	}
+type Message interface {
+	// MessageType is the envelope type the message travels under.
+	MessageType() string
+	// Validate enforces the wire limits; see validate.go.
+	Validate() error
+}
+
+// AppliedState identifies the configuration in force on the agent. Version 0
+// means nothing has been applied yet.
+type AppliedState struct {
+	Version int64 `json:"version"`
+	// SHA256 is the lowercase hex SHA-256 of the rendered config file, or
+	// empty when nothing is applied.
+	SHA256 string `json:"sha256"`
+}
+
+// Hello is the first message on the first stream, agent → control plane. The
+// control plane answers with Welcome, or Error and closes the session.
+type Hello struct {
+	ProtocolVersion int    `json:"protocol_version"`
+	Agent           string `json:"agent"`
+	Token           string `json:"token"`
+	Tunnel          string `json:"tunnel"`
+	Build           string `json:"build"`
+	// BootID distinguishes agent process restarts (a fresh random ID per
+	// process start), so the control plane can tell a reconnect from a restart.
+	BootID  string       `json:"boot_id"`
+	Applied AppliedState `json:"applied"`
+	// DiskSHA256 is the hash of the config file actually on disk; it differs
+	// from Applied.SHA256 when the file drifted or an apply was interrupted.
+	DiskSHA256 string `json:"disk_sha256"`
+}
+
+// Welcome accepts a Hello. SessionEpoch increases with every accepted session
+// of an agent; a session holding a lower epoch is superseded and must stop
+// pushing.
+type Welcome struct {
+	ProtocolVersion int       `json:"protocol_version"`
+	SessionEpoch    int64     `json:"session_epoch"`
+	ServerTime      time.Time `json:"server_time"`
+}
+
+// Rule is one managed ingress rule. OriginRequest is cloudflared's
+// originRequest block, passed through untouched.
+type Rule struct {
+	Hostname      string         `json:"hostname"`
+	Service       string         `json:"service"`
+	OriginRequest map[string]any `json:"origin_request,omitempty"`
+}
+
+// Desired is the complete managed rule set of a tunnel (state of the world:
+// a rule absent here is removed). Version increases per tunnel; Nonce is
+// fresh per push and echoed by the Ack that answers it.
+type Desired struct {
+	Version  int64     `json:"version"`
+	Nonce    string    `json:"nonce"`
+	IssuedAt time.Time `json:"issued_at"`
+	Rules    []Rule    `json:"rules"`
+}
+
+// Apply pipeline stages a NACK names.
+const (
+	StageValidate = "validate"
+	StageWrite    = "write"
+	StageRestart  = "restart"
+	StageVerify   = "verify"
+	StageRollback = "rollback"
+)
+
+// Ack answers one Desired, echoing its Nonce and Version. OK=false is a NACK:
+// Stage and Error say what failed and the previous config stays in force.
+//
+// AppliedVersion is the version in force after handling this Desired: equal to
+// Version on a successful apply, the previous version on a NACK, and the
+// (higher or equal) current version when a stale or duplicate Desired is
+// acknowledged without applying.
+type Ack struct {
+	Nonce          string `json:"nonce"`
+	Version        int64  `json:"version"`
+	OK             bool   `json:"ok"`
+	Stage          string `json:"stage,omitempty"`
+	Error          string `json:"error,omitempty"`
+	SHA256         string `json:"sha256,omitempty"`
+	Restarted      bool   `json:"restarted"`
+	DurationMS     int64  `json:"duration_ms"`
+	AppliedVersion int64  `json:"applied_version"`
+}
+
+// ApplyResult is the outcome of the agent's most recent apply attempt.
+type ApplyResult struct {
+	Version int64     `json:"version"`
+	OK      bool      `json:"ok"`
+	Stage   string    `json:"stage,omitempty"` // failing stage, only when !OK
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// UnitState is the cloudflared unit as the agent last saw it.
+type UnitState struct {
+	ActiveState      string    `json:"active_state"` // systemd ActiveState, e.g. "active"
+	SubState         string    `json:"sub_state"`    // systemd SubState, e.g. "running"
+	NRestarts        int64     `json:"n_restarts"`
+	ReadyConnections int       `json:"ready_connections"` // from cloudflared /ready
+	LastRestart      time.Time `json:"last_restart,omitzero"`
+}
+
+// Status is the agent's periodic report (agent → control plane), the subset
+// of the agent's status JSON the control plane stores and GET /api/agents shows.
+type Status struct {
+	SentAt     time.Time    `json:"sent_at"`
+	UptimeS    int64        `json:"uptime_s"`
+	Applied    AppliedState `json:"applied"`
+	AppliedAt  time.Time    `json:"applied_at,omitzero"`
+	LastApply  *ApplyResult `json:"last_apply,omitempty"` // nil before the first apply
+	DriftCount int64        `json:"drift_count"`
+	Unit       UnitState    `json:"unit"`
+}
+
+// ProbeRequest asks the agent whether the tunnel host can reach URL (a
+// tenant's backend), control plane → agent on its own stream.
+type ProbeRequest struct {
+	URL       string `json:"url"`
+	TimeoutMS int    `json:"timeout_ms"`
+}
+
+// ProbeResult answers a ProbeRequest. OK means an HTTP response arrived
+// (any status); Error says why not.
+type ProbeResult struct {
+	URL        string `json:"url"`
+	OK         bool   `json:"ok"`
+	Status     int    `json:"status,omitempty"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// MessageType implements Message.
+func (Hello) MessageType() string { return TypeHello }
+
+// MessageType implements Message.
+func (Welcome) MessageType() string { return TypeWelcome }
+
+// MessageType implements Message.
+func (Error) MessageType() string { return TypeError }
+
+// MessageType implements Message.
+func (Desired) MessageType() string { return TypeDesired }
+
+// MessageType implements Message.
+func (Ack) MessageType() string { return TypeAck }
+
+// MessageType implements Message.
+func (Status) MessageType() string { return TypeStatus }
+
+// MessageType implements Message.
+func (ProbeRequest) MessageType() string { return TypeProbeRequest }
+
+// MessageType implements Message.
+func (ProbeResult) MessageType() string { return TypeProbeResult }
