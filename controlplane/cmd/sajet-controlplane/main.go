@@ -168,6 +168,21 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.DurationVar(&f.rescueAfter, "job-rescue-after", 2*time.Minute, "a provisioning job running longer than this (its process died) runs again")
 }
 
+// check rejects flag values that would misbehave later instead of failing at start.
+func (f *serveFlags) check() error {
+	switch {
+	case f.cfConcurrency < 1 || f.cfConcurrency > 1000:
+		return fmt.Errorf("--cloudflare-concurrency must be between 1 and 1000, not %d", f.cfConcurrency)
+	case f.cfCalls == 0:
+		return errors.New("--cloudflare-calls-per-5m must be positive (or negative for no limit)")
+	case f.reconcileEvery < 0 || f.orphanGrace < 0 || f.unverifiedTTL <= 0:
+		return errors.New("--reconcile-interval and --orphan-grace must not be negative, --unverified-ttl must be positive")
+	case f.rescueAfter < 2*time.Second:
+		return fmt.Errorf("--job-rescue-after must be at least 2s, not %s", f.rescueAfter)
+	}
+	return nil
+}
+
 func (f *serveFlags) config(logger *slog.Logger) app.Config {
 	return app.Config{
 		DatabaseURL: f.dbURL, HTTPAddr: f.httpAddr, Zone: strings.TrimSuffix(strings.ToLower(f.zone), "."),
@@ -192,6 +207,9 @@ func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if f.dbURL == "" {
 		return errors.New("--database-url (or SAJET_DATABASE_URL) is required")
+	}
+	if err := f.check(); err != nil {
+		return err
 	}
 	logger, err := newLogger(stderr, f.logLevel)
 	if err != nil {
@@ -247,6 +265,9 @@ func devCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	f.register(fs, false)
 	dir := fs.String("dir", ".dev", "where the private PostgreSQL cluster and local state live")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := f.check(); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, f.logLevel)

@@ -58,6 +58,12 @@ func TestMigrateTokenServe(t *testing.T) {
 	if out, err := exec.Command(bin, "token", "create", "--database-url", dbURL, "--role", "customer").CombinedOutput(); err == nil {
 		t.Errorf("a customer token without --customer-id was created: %s", out)
 	}
+	for _, bad := range [][]string{{"--cloudflare-concurrency", "0"}, {"--job-rescue-after", "1ms"}, {"--zone-typo", "x"}} {
+		out, err := exec.Command(bin, append([]string{"serve", "--database-url", dbURL}, bad...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), strings.TrimPrefix(bad[0], "--")) {
+			t.Errorf("serve %v: err=%v output %q, want a refusal naming the flag", bad, err, out)
+		}
+	}
 
 	srv := exec.Command(bin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0", "--dns-resolver", "127.0.0.1:9")
 	p := startAndWaitFor(t, srv, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
