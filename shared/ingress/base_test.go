@@ -1,0 +1,89 @@
+package ingress
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseBase(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		data      string
+		wantErr   string // substring; "" = accepted
+		wantRules []Rule
+	}{
+		{name: "an empty file is a base with only the 404 catch-all", data: "", wantRules: []Rule{CatchAll404}},
+		{name: "a null ingress gets the 404 catch-all", data: "tunnel: t\ningress:\n", wantRules: []Rule{CatchAll404}},
+		{name: "operator rules without a catch-all get the 404 catch-all", data: "ingress:\n  - hostname: a.com\n    service: http://x\n",
+			wantRules: []Rule{{Hostname: "a.com", Service: "http://x"}, CatchAll404}},
+		{name: "the operator's own catch-all is kept", data: "ingress:\n  - service: hello_world\n", wantRules: []Rule{{Service: "hello_world"}}},
+		{name: "a file over 1 MiB is refused", data: "a: " + strings.Repeat("x", MaxBaseSize), wantErr: "limit is 1048576"},
+		{name: "a YAML syntax error names its line", data: "tunnel: t\nfoo: [\n", wantErr: "yaml: line 2: did not find expected node content"},
+		{name: "a top-level list is refused", data: "- a\n", wantErr: "line 1: top level must be a mapping"},
+		{name: "a duplicate top-level key is refused", data: "tunnel: a\ntunnel: b\n", wantErr: `line 2: duplicate key "tunnel"`},
+		{name: "aliases are refused", data: "a: &x 1\nb: *x\n", wantErr: "line 1: YAML anchors are not supported"},
+		{name: "a second document is refused", data: "a: 1\n---\nb: 2\n", wantErr: "line 2: more than one YAML document"},
+		{name: "an ingress that is not a list is refused", data: "ingress: yes\n", wantErr: "line 1: ingress must be a list"},
+		{name: "an unknown rule key is refused", data: "ingress:\n  - hostname: a.com\n    servce: http://x\n", wantErr: "unknown ingress rule key ingress[1].servce (line 3)"},
+		{name: "a rule that is not a mapping is refused", data: "ingress:\n  - http://x\n", wantErr: "line 2: ingress rule #1 must be a mapping"},
+		{name: "a hostname that is a list is refused", data: "ingress:\n  - hostname: [a]\n    service: http://x\n", wantErr: "ingress rule #1: hostname must be a string"},
+		{name: "an operator rule cloudflared would refuse is refused", data: "ingress:\n  - hostname: a.com\n    service: http://x/\n", wantErr: "base: rule #1: http://x/ is an invalid address"},
+		{name: "an early operator catch-all is refused", data: "ingress:\n  - service: http://x\n  - hostname: a.com\n    service: http://y\n", wantErr: "base: rule #1: Rule #1 is matching the hostname ''"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := ParseBase([]byte(tt.data))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseBase() error = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantRules, b.OperatorRules()); diff != "" {
+				t.Errorf("operator rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseConfigReportsUnknownKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig([]byte("tunnel: t\nbogus: 1\ningress:\n  - hostname: a.com\n    servce: http://x\n  - service: http_status:404\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ingress[1].servce (line 5)", "bogus"}
+	if diff := cmp.Diff(want, cfg.UnknownKeys); diff != "" {
+		t.Fatalf("UnknownKeys (-want +got):\n%s", diff)
+	}
+	if len(cfg.Rules) != 2 || cfg.Rules[0].Service != "" {
+		t.Fatalf("Rules = %+v", cfg.Rules)
+	}
+}
+
+func TestParseConfigReadsWhatRenderWrote(t *testing.T) {
+	t.Parallel()
+	base := readBase(t, "full.base.yaml")
+	out, err := Render(base, seedManaged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rules) != len(seedManaged)+len(base.OperatorRules()) || len(cfg.UnknownKeys) != 0 {
+		t.Fatalf("ParseConfig = %d rules, unknown %q", len(cfg.Rules), cfg.UnknownKeys)
+	}
+	if !bytes.Contains(out, []byte("credentials-file: /etc/cloudflared/")) {
+		t.Fatal("credentials-file not kept")
+	}
+}
