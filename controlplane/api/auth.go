@@ -54,12 +54,20 @@ func principalFrom(ctx context.Context) Principal {
 const tokenPrefix = "sjt_"
 
 // NewToken returns a new secret bearer token and the hash to store.
-func NewToken() (token string, hash []byte) {
+func NewToken() (token string, hash []byte) { return newSecret(tokenPrefix) }
+
+// agentTokenPrefix marks agent tokens, which authenticate on the agent port, not the REST API.
+const agentTokenPrefix = "sja_"
+
+// NewAgentToken returns a new agent token and the hash to store.
+func NewAgentToken() (token string, hash []byte) { return newSecret(agentTokenPrefix) }
+
+func newSecret(prefix string) (string, []byte) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
-	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	token := prefix + base64.RawURLEncoding.EncodeToString(b)
 	return token, HashToken(token)
 }
 

@@ -497,7 +497,7 @@ func TestOpenAPIAndHealth(t *testing.T) {
 	spec := b.must(200, "GET", "/openapi.json", "", nil)
 	paths := spec["paths"].(map[string]any)
 	for _, p := range []string{"/api/domains", "/api/domains/{d}", "/api/domains/{d}/verify", "/api/domains/{d}/activate",
-		"/api/domains/stats", "/api/customers", "/api/tunnels", "/api/tenant-deployments", "/api/tokens"} {
+		"/api/domains/stats", "/api/customers", "/api/tunnels", "/api/tenant-deployments", "/api/tokens", "/api/agents"} {
 		if _, ok := paths[p]; !ok {
 			t.Errorf("openapi.json lacks %s", p)
 		}
@@ -539,5 +539,35 @@ func TestTunnelsAndTenantDeployments(t *testing.T) {
 	r := b.do("POST", "/api/domains", b.admin, map[string]any{"external_domain": "shop.impulse-max.com", "customer_id": id, "tenant_deployment_id": td["id"], "is_primary": true})
 	if r.status != 409 || r.json(t)["code"] != "primary_exists" {
 		t.Errorf("second primary: %d %s", r.status, r.body)
+	}
+}
+
+func TestAgentsAreEnrolledWithATokenShownOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tun := b.must(201, "POST", "/api/tunnels", b.admin, map[string]any{"name": "tcs-sajet-tunnel", "cloudflare_tunnel_id": "6ff42ae2-765d-4adf-8112-31c55c1551ef"})
+	a := b.must(201, "POST", "/api/agents", b.admin, map[string]any{"tunnel_id": tun["id"], "name": "pct-105"})
+	token, _ := a["token"].(string)
+	if !strings.HasPrefix(token, "sja_") || a["tunnel"] != "tcs-sajet-tunnel" || a["in_sync"] != false {
+		t.Fatalf("created agent %v", a)
+	}
+	list := b.do("GET", "/api/agents", b.admin, nil)
+	if list.status != 200 || strings.Contains(string(list.body), token) || !strings.Contains(string(list.body), "pct-105") {
+		t.Errorf("agent list %d %s: must list the agent without its token", list.status, list.body)
+	}
+	var stored int
+	if err := b.pool.QueryRow(t.Context(), `SELECT count(*) FROM agents WHERE token_hash = sha256($1::bytea)`, []byte(token)).Scan(&stored); err != nil || stored != 1 {
+		t.Errorf("agent token not stored as its SHA-256 (%d, %v)", stored, err)
+	}
+	b.must(409, "POST", "/api/agents", b.admin, map[string]any{"tunnel_id": tun["id"], "name": "pct-105"})
+	b.must(404, "POST", "/api/agents", b.admin, map[string]any{"tunnel_id": 999, "name": "other"})
+	b.must(422, "POST", "/api/agents", b.admin, map[string]any{"tunnel_id": tun["id"], "name": "bad name!"})
+	// An agent token is not an API token.
+	if r := b.do("GET", "/api/domains", token, nil); r.status != 401 {
+		t.Errorf("agent token on the REST API: %d, want 401", r.status)
+	}
+	c := b.customer("C", "basic")
+	if r := b.do("GET", "/api/agents", b.customerToken(c), nil); r.status != 403 {
+		t.Errorf("customer token listing agents: %d, want 403", r.status)
 	}
 }
