@@ -183,7 +183,6 @@ func (p *Provider) ListOurRecords(ctx context.Context) ([]Record, error) {
 	}, func(r Record) bool { _, ours := r.Ours(); return ours })
 }
 
-// listPage is one page of a DNS listing as it comes over the wire.
 // wireRecord is the part of a DNS record we read, decoded with encoding/json (see list).
 type wireRecord struct {
 	ID      string  `json:"id"`
@@ -199,17 +198,10 @@ func (r wireRecord) record() Record {
 	return Record{ID: r.ID, Name: canonicalName(r.Name), Type: r.Type, Content: r.Content, Comment: r.Comment, Proxied: r.Proxied, TTL: r.TTL}
 }
 
+// listPage is one page of a DNS listing as it comes over the wire.
 type listPage struct {
-	Result []struct {
-		ID      string  `json:"id"`
-		Name    string  `json:"name"`
-		Type    string  `json:"type"`
-		Content string  `json:"content"`
-		Comment string  `json:"comment"`
-		Proxied bool    `json:"proxied"`
-		TTL     float64 `json:"ttl"`
-	} `json:"result"`
-	ResultInfo resultInfo `json:"result_info"`
+	Result     []wireRecord `json:"result"`
+	ResultInfo resultInfo   `json:"result_info"`
 }
 
 // resultInfo is the v4 result_info (the SDK's struct drops count, total_count, total_pages).
@@ -245,8 +237,7 @@ func (p *Provider) list(ctx context.Context, op string, params dns.RecordListPar
 			return nil, &TransportError{Op: op, Method: http.MethodGet, Err: fmt.Errorf("decode page %d: %w", page, err)}
 		}
 		for _, r := range res.Result {
-			rec := Record{ID: r.ID, Name: canonicalName(r.Name), Type: r.Type, Content: r.Content, Comment: r.Comment, Proxied: r.Proxied, TTL: r.TTL}
-			if keep(rec) {
+			if rec := r.record(); keep(rec) {
 				out = append(out, rec)
 			}
 		}
