@@ -186,6 +186,9 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			"external_domain": nd.ExternalDomain, "sajet_subdomain": sub, "claim": nd.ClaimProven}); err != nil {
 			return err
 		}
+		if err := addToIngress(ctx, tx, id); err != nil {
+			return fmt.Errorf("add domain %d to its tunnel: %w", id, err)
+		}
 		// Provisioning starts now, unless the plan wants ownership proven first (then it starts
 		// when the TXT record is found).
 		if s.outbox != nil && (!requireTXT || nd.ClaimProven) {
@@ -236,7 +239,14 @@ func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) er
 // provisioning on, a record may exist before its id is stored (a provision job in flight), so
 // removal always goes through the cleanup job then.
 func (s *Store) retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRecord *string, ingressSeen *int64) error {
-	immediate := cfRecord == nil && ingressSeen == nil && s.outbox == nil
+	referenced := false
+	if ingressSeen != nil {
+		var err error
+		if referenced, err = removeFromIngress(ctx, tx, id); err != nil {
+			return err
+		}
+	}
+	immediate := cfRecord == nil && !referenced && s.outbox == nil
 	var err error
 	if immediate {
 		_, err = tx.Exec(ctx, `DELETE FROM custom_domains WHERE id = $1`, id)
@@ -414,9 +424,14 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "txt": v.TXTFound}); err != nil {
 			return err
 		}
-		if firstProof && v.TXTFound && s.outbox != nil {
-			if err := s.outbox.ProvisionTx(ctx, tx, id); err != nil {
-				return fmt.Errorf("enqueue provisioning of domain %d: %w", id, err)
+		if firstProof && v.TXTFound {
+			if err := addToIngress(ctx, tx, id); err != nil {
+				return fmt.Errorf("add domain %d to its tunnel: %w", id, err)
+			}
+			if s.outbox != nil {
+				if err := s.outbox.ProvisionTx(ctx, tx, id); err != nil {
+					return fmt.Errorf("enqueue provisioning of domain %d: %w", id, err)
+				}
 			}
 		}
 		out, err = getDomain(ctx, tx, id)

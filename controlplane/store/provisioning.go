@@ -104,17 +104,21 @@ func (s *Store) RecordProvisionError(ctx context.Context, id int64, step, messag
 func (s *Store) FinishCloudflareRemoval(ctx context.Context, id int64) (bool, error) {
 	removed := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var ingress *int64
-		err := tx.QueryRow(ctx, `UPDATE custom_domains SET cloudflare_dns_record_id = NULL, cloudflare_configured = false,
+		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET cloudflare_dns_record_id = NULL, cloudflare_configured = false,
 				cloudflare_custom_hostname_id = NULL, updated_at = now()
-			WHERE id = $1 AND deleting_at IS NOT NULL RETURNING ingress_version`, id).Scan(&ingress)
-		if err == pgx.ErrNoRows {
-			return nil
-		}
+			WHERE id = $1 AND deleting_at IS NOT NULL`, id)
 		if err != nil {
 			return fmt.Errorf("finish removal of domain %d: %w", id, err)
 		}
-		if ingress != nil {
+		if tag.RowsAffected() == 0 {
+			return nil
+		}
+		referenced, err := referencedByAgents(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if referenced {
+			// An agent may still route it: the row goes when the agents apply a newer version.
 			return audit(ctx, tx, "provisioner", "cloudflare.removed", "domain", id, nil)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM custom_domains WHERE id = $1`, id); err != nil {
