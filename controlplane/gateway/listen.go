@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/controlplane/store"
+)
+
+// Changes receives what the Listener learns. Tunnel is called with one tunnel id whose desired
+// ingress changed; All is called when any tunnel may have changed (after a reconnect, or on the
+// periodic reconcile). Both must return quickly.
+type Changes interface {
+	Tunnel(id int64)
+	All()
+}
+
+// Listener follows the sajet_tunnel channel on a dedicated connection.
+type Listener struct {
+	ConnConfig        *pgx.ConnConfig // a copy of the pool's config is fine; this connection is not pooled
+	ReconcileInterval time.Duration   // default 30s
+	Logger            *slog.Logger
+}
+
+// Run listens until ctx ends, reconnecting with capped, jittered backoff.
+func (l *Listener) Run(ctx context.Context, changes Changes) error {
+	logger := l.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	interval := l.ReconcileInterval
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		err := l.session(ctx, changes, interval)
+		if ctx.Err() != nil {
+			return nil
+		}
+		logger.Warn("listener connection lost; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2)+1))):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// session holds one LISTEN connection. The order matters (PostgreSQL's documented pattern):
+// LISTEN first, then tell the caller to re-read everything, then trust notifications.
+func (l *Listener) session(ctx context.Context, changes Changes, interval time.Duration) error {
+	conn, err := pgx.ConnectConfig(ctx, l.ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+store.TunnelChannel); err != nil {
+		return err
+	}
+	changes.All()
+	next := time.Now().Add(interval)
+	for {
+		waitCtx, cancel := context.WithDeadline(ctx, next)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			if id, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil && id > 0 {
+				changes.Tunnel(id)
+			}
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			changes.All()
+			next = time.Now().Add(interval)
+		default:
+			return err
+		}
+	}
+}

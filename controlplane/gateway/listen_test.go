@@ -1,0 +1,130 @@
+package gateway_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/controlplane/gateway"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+type recorder struct {
+	mu      sync.Mutex
+	tunnels []int64
+	all     int
+	changed chan struct{}
+}
+
+func (r *recorder) Tunnel(id int64) {
+	r.mu.Lock()
+	r.tunnels = append(r.tunnels, id)
+	r.mu.Unlock()
+	r.changed <- struct{}{}
+}
+
+func (r *recorder) All() {
+	r.mu.Lock()
+	r.all++
+	r.mu.Unlock()
+	r.changed <- struct{}{}
+}
+
+func (r *recorder) snapshot() ([]int64, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int64(nil), r.tunnels...), r.all
+}
+
+// A committed domain change reaches the listener as its tunnel's id; connecting, and every
+// reconcile interval, report "all" so a missed notification is healed.
+func TestListenerReportsTunnelChangesAndPeriodicReconciles(t *testing.T) {
+	t.Parallel()
+	pool, url := storetest.NewDBURL(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{changed: make(chan struct{}, 100)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: 300 * time.Millisecond}).Run(ctx, rec)
+	}()
+	defer func() { cancel(); <-done }()
+	wait := func(cond func([]int64, int) bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			if tunnels, all := rec.snapshot(); cond(tunnels, all) {
+				return
+			}
+			select {
+			case <-rec.changed:
+			case <-deadline:
+				tunnels, all := rec.snapshot()
+				t.Fatalf("listener saw tunnels %v and %d reconciles", tunnels, all)
+			}
+		}
+	}
+	wait(func(_ []int64, all int) bool { return all >= 1 }) // LISTEN is in place
+
+	st := store.New(pool)
+	c, _ := st.CreateCustomer(ctx, "t", store.Customer{Email: "a@b.co", CompanyName: "A", Plan: "basic"})
+	tun, _ := st.CreateTunnel(ctx, "t", store.Tunnel{Name: "t1", CloudflareTunnelID: "6ff42ae2-765d-4adf-8112-31c55c1551ef"})
+	backend := "http://10.10.10.105:8069"
+	td, _ := st.CreateTenantDeployment(ctx, "t", store.TenantDeployment{CustomerID: c.ID, Name: "odoo", TunnelID: &tun.ID, BackendURL: &backend})
+	if _, err := st.InsertDomain(ctx, store.NewDomain{CustomerID: c.ID, TenantDeploymentID: &td.ID, ExternalDomain: "www.impulse-max.com",
+		Zone: "sajet.us", Subdomains: []string{"impulse-max"}, Token: "t", CreatedBy: "t", PlanQuota: map[string]int{"basic": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	wait(func(tunnels []int64, _ int) bool { return len(tunnels) == 1 && tunnels[0] == tun.ID })
+	wait(func(_ []int64, all int) bool { return all >= 2 }) // the periodic reconcile fired
+}
+
+// A listener whose connection is killed reconnects and reports "all", since notifications sent
+// while it was away are lost.
+func TestListenerReconnectsAndResyncs(t *testing.T) {
+	t.Parallel()
+	pool, url := storetest.NewDBURL(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{changed: make(chan struct{}, 100)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: time.Hour}).Run(ctx, rec)
+	}()
+	defer func() { cancel(); <-done }()
+	waitAll := func(n int) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			if _, all := rec.snapshot(); all >= n {
+				return
+			}
+			select {
+			case <-rec.changed:
+			case <-deadline:
+				_, all := rec.snapshot()
+				t.Fatalf("listener reported %d resyncs, want %d", all, n)
+			}
+		}
+	}
+	waitAll(1)
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query LIKE 'LISTEN%' AND datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(2)
+}
