@@ -119,6 +119,8 @@ func (s *Service) Steps(d store.Domain) []Step {
 		steps = append(steps, Step{"tunnel_ingress", StepFailed, "the domain has no tenant deployment: set tenant_deployment_id so the tunnel knows where to route it"})
 	case d.TunnelUUID == nil:
 		steps = append(steps, Step{"tunnel_ingress", StepFailed, "the tenant deployment has no tunnel assigned"})
+	case d.ProvisionErrorStep != nil && *d.ProvisionErrorStep == "tunnel" && d.LastError != nil:
+		steps = append(steps, Step{"tunnel_ingress", StepFailed, *d.LastError})
 	default:
 		steps = append(steps, Step{"tunnel_ingress", StepPending, "esperando que el agente del túnel aplique las reglas"})
 	}

@@ -77,3 +77,76 @@ func (s *Store) AgentByToken(ctx context.Context, tokenHash []byte) (Agent, erro
 	}
 	return a, nil
 }
+
+// AgentAck is an agent's answer to a desired version: an ACK (OK) or a NACK with the stage that
+// failed. A NACK leaves the agent on its previous version.
+type AgentAck struct {
+	Version int64
+	OK      bool
+	Stage   string
+	Error   string
+	SHA256  string
+}
+
+// RecordAgentAck stores an agent's answer. On an ACK, every domain of the tunnel whose rules are
+// now applied by all its enrolled agents becomes tunnel_ingress_configured, and deleted domains
+// that no agent routes any more (and whose Cloudflare objects are gone) are removed; their ids are
+// returned. On a NACK, the error is stored on the agent and shown on the tunnel's domains that
+// were waiting for it.
+func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (removed []int64, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var tunnelID int64
+		var name string
+		if !a.OK {
+			msg := fmt.Sprintf("%s: %s", a.Stage, a.Error)
+			err := tx.QueryRow(ctx, `UPDATE agents SET last_error = $2, last_seen_at = now() WHERE id = $1 RETURNING tunnel_id, name`,
+				agentID, msg).Scan(&tunnelID, &name)
+			if err != nil {
+				return fmt.Errorf("record nack of agent %d: %w", agentID, err)
+			}
+			_, err = tx.Exec(ctx, `UPDATE custom_domains d SET provision_error_step = 'tunnel', updated_at = now(),
+					last_error = $2
+				FROM tenant_deployments td
+				WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
+				  AND NOT d.tunnel_ingress_configured AND d.ingress_version IS NOT NULL`,
+				tunnelID, fmt.Sprintf("the tunnel agent %s rejected config version %d at %s", name, a.Version, msg))
+			if err != nil {
+				return fmt.Errorf("show nack on domains: %w", err)
+			}
+			return audit(ctx, tx, "agent:"+name, "agent.nack", "agent", agentID, map[string]any{"version": a.Version, "stage": a.Stage, "error": a.Error})
+		}
+		err := tx.QueryRow(ctx, `UPDATE agents SET applied_version = greatest(coalesce(applied_version, 0), $2),
+				applied_sha256 = $3, last_error = NULL, last_seen_at = now()
+			WHERE id = $1 RETURNING tunnel_id, name`, agentID, a.Version, a.SHA256).Scan(&tunnelID, &name)
+		if err != nil {
+			return fmt.Errorf("record ack of agent %d: %w", agentID, err)
+		}
+		// What every enrolled agent of the tunnel has applied.
+		const floor = `(SELECT min(coalesce(applied_version, 0)) FROM agents WHERE tunnel_id = $1 AND revoked_at IS NULL)`
+		_, err = tx.Exec(ctx, `UPDATE custom_domains d SET tunnel_ingress_configured = true, updated_at = now(),
+				last_error = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.last_error END,
+				provision_error_step = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.provision_error_step END
+			FROM tenant_deployments td
+			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
+			  AND NOT d.tunnel_ingress_configured AND d.ingress_version <= `+floor, tunnelID)
+		if err != nil {
+			return fmt.Errorf("mark domains routed: %w", err)
+		}
+		rows, _ := tx.Query(ctx, `DELETE FROM custom_domains d USING tenant_deployments td
+			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NOT NULL
+			  AND d.ingress_removal_version <= `+floor+`
+			  AND NOT d.cloudflare_configured AND d.cloudflare_dns_record_id IS NULL AND d.cloudflare_custom_hostname_id IS NULL
+			RETURNING d.id`, tunnelID)
+		removed, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("remove unrouted deleted domains: %w", err)
+		}
+		for _, id := range removed {
+			if err := audit(ctx, tx, "agent:"+name, "domain.removed", "domain", id, map[string]any{"version": a.Version}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return removed, err
+}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +151,51 @@ func TestTXTRequiredDomainsJoinTheTunnelAfterProof(t *testing.T) {
 	}
 	if got := f.desired(t); got.Version != 1 || len(got.Rules) != 2 {
 		t.Errorf("after TXT proof: %+v, want version 1 with both hostnames", got)
+	}
+}
+
+// An ACK of the version that added a domain marks it routed; a NACK is shown on it; the ACK of the
+// version that removed a deleted domain lets its row go.
+func TestAgentAcksDriveRoutingAndRemoval(t *testing.T) {
+	t.Parallel()
+	f, _ := newFixture(t, false)
+	ctx := context.Background()
+	agent, err := f.st.CreateAgent(ctx, "test", f.tunnel.ID, "pct-105", []byte("hash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.insert(t, "www.impulse-max.com", "impulse-max") // tunnel version 1
+
+	if _, err := f.st.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: 1, OK: false, Stage: "validate", Error: "rule #1: bad service"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.st.GetDomain(ctx, d.ID)
+	if got.TunnelIngressConfigured || got.LastError == nil || !strings.Contains(*got.LastError, "rejected config version 1 at validate") {
+		t.Fatalf("after a NACK: configured=%v last_error=%v", got.TunnelIngressConfigured, got.LastError)
+	}
+
+	if _, err := f.st.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: 1, OK: true, SHA256: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = f.st.GetDomain(ctx, d.ID)
+	if !got.TunnelIngressConfigured || got.LastError != nil {
+		t.Fatalf("after the ACK: configured=%v last_error=%v", got.TunnelIngressConfigured, got.LastError)
+	}
+
+	if err := f.st.DeleteDomain(ctx, "test", d.ID); err != nil { // version 2 drops it
+		t.Fatal(err)
+	}
+	if got, err := f.st.GetDomain(ctx, d.ID); err != nil || got.DeletingAt == nil {
+		t.Fatalf("deleted domain still routed by the agent must stay as deleting: %v", err)
+	}
+	removed, err := f.st.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: 2, OK: true, SHA256: "def"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != d.ID {
+		t.Errorf("removed %v after the agent applied the version without it, want [%d]", removed, d.ID)
+	}
+	if _, err := f.st.GetDomain(ctx, d.ID); err != store.ErrNotFound {
+		t.Errorf("row still present: %v", err)
 	}
 }
