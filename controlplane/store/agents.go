@@ -150,3 +150,15 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 	})
 	return removed, err
 }
+
+// AgentConnected records an agent's hello: when it was seen and the version it says it runs
+// (the truth after a reconnect, even if lower than what it acknowledged before: its state dir
+// may have been lost).
+func (s *Store) AgentConnected(ctx context.Context, agentID, applied int64, sha string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE agents SET last_seen_at = now(), applied_version = $2, applied_sha256 = nullif($3, '')
+		WHERE id = $1`, agentID, applied, sha)
+	if err != nil {
+		return fmt.Errorf("record agent %d connection: %w", agentID, err)
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/shared/protocol"
+)
+
+// Server accepts agent connections (already TLS, from the listener given to Serve), authenticates
+// them, and pushes each tunnel's desired ingress whenever it differs from what the agent applied.
+//
+// Push rules (DESIGN §6): only when desired ≠ acknowledged; never a version the agent NACKed
+// (the error is stored and shown instead); one push at a time per session, and a change arriving
+// meanwhile is pushed next with the newest state (coalesced).
+type Server struct {
+	Store        *store.Store
+	Logger       *slog.Logger
+	HelloTimeout time.Duration // default 10s
+	AckTimeout   time.Duration // default 2m: the agent restarts cloudflared before answering
+
+	mu       sync.Mutex
+	sessions map[int64]*session // by agent id: the newest session of an agent wins
+}
+
+type session struct {
+	agent   store.Agent
+	ys      *yamux.Session
+	epoch   int64
+	kick    chan struct{}
+	applied int64 // last version the agent runs
+	nacked  int64 // last version the agent refused; not pushed again
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Serve accepts connections until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept agent connection: %w", err)
+		}
+		go s.handle(ctx, conn)
+	}
+}
+
+func yamuxConfig() *yamux.Config {
+	cfg := yamux.DefaultConfig()
+	cfg.KeepAliveInterval = 15 * time.Second
+	cfg.ConnectionWriteTimeout = 10 * time.Second
+	cfg.StreamOpenTimeout = 15 * time.Second
+	cfg.LogOutput = io.Discard
+	return cfg
+}
+
+func (s *Server) handle(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	helloTimeout := s.HelloTimeout
+	if helloTimeout == 0 {
+		helloTimeout = 10 * time.Second
+	}
+	ys, err := yamux.Server(conn, yamuxConfig())
+	if err != nil {
+		return
+	}
+	defer ys.Close()
+	_ = conn.SetDeadline(time.Now().Add(helloTimeout))
+	stream, err := ys.AcceptStream()
+	if err != nil {
+		return
+	}
+	sess, err := s.handshake(ctx, stream)
+	stream.Close()
+	if err != nil {
+		s.logger().Warn("agent refused", "remote", conn.RemoteAddr().String(), "err", err)
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	sess.ys = ys
+	s.register(sess)
+	defer s.unregister(sess)
+	s.logger().Info("agent connected", "agent", sess.agent.Name, "tunnel", sess.agent.TunnelName, "applied", sess.applied)
+
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ys.CloseChan():
+			return
+		case <-sess.kick:
+			if err := s.push(ctx, sess); err != nil {
+				s.logger().Warn("push failed; closing session", "agent", sess.agent.Name, "err", err)
+				return
+			}
+		}
+	}
+}
+
+// handshake reads hello, checks version and token, and answers welcome or error.
+func (s *Server) handshake(ctx context.Context, stream net.Conn) (*session, error) {
+	msg, err := protocol.ReadMessage(stream, 64<<10)
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		_ = protocol.WriteMessage(stream, *perr)
+		return nil, err
+	}
+	if err != nil {
+		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()})
+		return nil, err
+	}
+	hello, ok := msg.(protocol.Hello)
+	if !ok {
+		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeBadRequest, Message: "the first message must be hello"})
+		return nil, fmt.Errorf("first message %s", msg.MessageType())
+	}
+	if err := protocol.CheckVersion(hello.ProtocolVersion); err != nil {
+		if errors.As(err, &perr) {
+			_ = protocol.WriteMessage(stream, *perr)
+		}
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(hello.Token))
+	agent, err := s.Store.AgentByToken(ctx, sum[:])
+	if errors.Is(err, store.ErrNotFound) {
+		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeUnauthorized, Message: "unknown or revoked agent token"})
+		return nil, errors.New("bad agent token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if agent.TunnelName != hello.Tunnel {
+		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeUnknownTunnel,
+			Message: fmt.Sprintf("this token belongs to tunnel %q, not %q", agent.TunnelName, hello.Tunnel)})
+		return nil, fmt.Errorf("agent %s claims tunnel %q", agent.Name, hello.Tunnel)
+	}
+	sess := &session{agent: agent, epoch: time.Now().UnixNano(), kick: make(chan struct{}, 1), applied: hello.Applied.Version}
+	if err := protocol.WriteMessage(stream, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion,
+		SessionEpoch: sess.epoch, ServerTime: time.Now().UTC()}); err != nil {
+		return nil, err
+	}
+	if err := s.Store.AgentConnected(ctx, agent.ID, hello.Applied.Version, hello.Applied.SHA256); err != nil {
+		return nil, err
+	}
+	sess.kick <- struct{}{} // resync: push if the applied version differs from desired
+	return sess, nil
+}
+
+func (s *Server) register(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions == nil {
+		s.sessions = map[int64]*session{}
+	}
+	if old := s.sessions[sess.agent.ID]; old != nil {
+		old.ys.Close() // the newest session of an agent wins
+	}
+	s.sessions[sess.agent.ID] = sess
+}
+
+func (s *Server) unregister(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[sess.agent.ID] == sess {
+		delete(s.sessions, sess.agent.ID)
+	}
+}
+
+// Tunnel implements Changes: sessions of that tunnel re-check their desired state.
+func (s *Server) Tunnel(id int64) { s.kickWhere(func(a store.Agent) bool { return a.TunnelID == id }) }
+
+// All implements Changes: every session re-checks.
+func (s *Server) All() { s.kickWhere(func(store.Agent) bool { return true }) }
+
+func (s *Server) kickWhere(match func(store.Agent) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		if match(sess.agent) {
+			select {
+			case sess.kick <- struct{}{}:
+			default: // a push is already due: coalesced
+			}
+		}
+	}
+}
+
+// push sends the tunnel's desired state if the agent does not run it and has not refused it.
+func (s *Server) push(ctx context.Context, sess *session) error {
+	d, err := s.Store.GetDesiredIngress(ctx, sess.agent.TunnelID)
+	if err != nil {
+		return err
+	}
+	if d.Version == sess.applied || d.Version == sess.nacked {
+		return nil
+	}
+	msg := protocol.Desired{Version: d.Version, Nonce: protocol.NewNonce(), IssuedAt: time.Now().UTC(), Rules: make([]protocol.Rule, 0, len(d.Rules))}
+	for _, r := range d.Rules {
+		msg.Rules = append(msg.Rules, protocol.Rule{Hostname: r.Hostname, Service: r.Service})
+	}
+	stream, err := sess.ys.OpenStream()
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	ackTimeout := s.AckTimeout
+	if ackTimeout == 0 {
+		ackTimeout = 2 * time.Minute
+	}
+	_ = stream.SetDeadline(time.Now().Add(ackTimeout))
+	if err := protocol.WriteMessage(stream, msg); err != nil {
+		return err
+	}
+	reply, err := protocol.ReadMessage(stream, 64<<10)
+	if err != nil {
+		return err
+	}
+	ack, ok := reply.(protocol.Ack)
+	if !ok || ack.Nonce != msg.Nonce || ack.Version != msg.Version {
+		return fmt.Errorf("unexpected answer to desired version %d", msg.Version)
+	}
+	if ack.OK {
+		sess.applied = ack.Version
+	} else {
+		sess.nacked = ack.Version
+	}
+	_, err = s.Store.RecordAgentAck(ctx, sess.agent.ID, store.AgentAck{Version: ack.Version, OK: ack.OK, Stage: ack.Stage, Error: ack.Error, SHA256: ack.SHA256})
+	return err
+}
