@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
+	"github.com/jeturing/sajet-domains/controlplane/gateway"
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/migrations"
@@ -42,6 +44,11 @@ type Config struct {
 	CloudflareCalls    int                 // API calls allowed per 5 minutes (Cloudflare's per-token limit); negative: no limit
 	Provisioning       provisioning.Config // tuning (intervals, grace, workers); Store/DNS/SaaS are filled in
 	Logger             *slog.Logger
+	// Agent gateway: TLS listener for edge agents; off unless a certificate and key are given.
+	AgentAddr    string
+	AgentTLSCert string
+	AgentTLSKey  string
+
 	// Ready, when set, receives the API's base URL once it is listening.
 	Ready func(apiURL string)
 }
@@ -102,6 +109,9 @@ func Run(ctx context.Context, cfg Config) error {
 		logger.Warn("cloudflare provider disabled (no --cloudflare-api-token/--cloudflare-zone-id): records are not created and domains say so")
 	}
 	handler := g.api
+	if err := startGateway(ctx, pool, g.store, cfg, logger); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -137,8 +147,9 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type graph struct {
-	api  http.Handler
-	prov *provisioning.Provisioner // nil: provider disabled
+	store *store.Store
+	api   http.Handler
+	prov  *provisioning.Provisioner // nil: provider disabled
 }
 
 // build wires the control plane's parts on pool.
@@ -152,7 +163,7 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		return nil, fmt.Errorf("dns verifier: %w", err)
 	}
 	st := store.New(pool)
-	g := &graph{}
+	g := &graph{store: st}
 	enabled := cfg.CloudflareAPIToken != "" && cfg.CloudflareZoneID != ""
 	if enabled {
 		cf, err := cloudflare.New(cloudflare.Config{APIURL: cfg.CloudflareAPIURL, APIToken: cfg.CloudflareAPIToken,
@@ -178,4 +189,31 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 	}, logger)
 	g.api = api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version})
 	return g, nil
+}
+
+// startGateway serves edge agents on cfg.AgentAddr (TLS 1.3) and follows tunnel changes, until
+// ctx ends. Without a certificate the gateway is off and says so.
+func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, cfg Config, logger *slog.Logger) error {
+	if cfg.AgentTLSCert == "" || cfg.AgentTLSKey == "" {
+		logger.Warn("agent gateway disabled: give --agent-tls-cert and --agent-tls-key to accept edge agents")
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.AgentTLSCert, cfg.AgentTLSKey)
+	if err != nil {
+		return fmt.Errorf("agent TLS certificate: %w", err)
+	}
+	ln, err := tls.Listen("tcp", cfg.AgentAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		return fmt.Errorf("listen for agents on %s: %w", cfg.AgentAddr, err)
+	}
+	srv := &gateway.Server{Store: st, Logger: logger}
+	go func() {
+		if err := srv.Serve(ctx, ln); err != nil {
+			logger.Error("agent gateway stopped", "err", err)
+		}
+	}()
+	listener := &gateway.Listener{ConnConfig: pool.Config().ConnConfig, Logger: logger}
+	go func() { _ = listener.Run(ctx, srv) }()
+	logger.Info("agent gateway listening", "addr", ln.Addr().String())
+	return nil
 }

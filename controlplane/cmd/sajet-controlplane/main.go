@@ -143,6 +143,7 @@ type serveFlags struct {
 	cfURL, cfToken, cfZone          string
 	saas                            bool
 	cfCalls, cfConcurrency          int
+	agentAddr, agentCert, agentKey  string
 	reconcileEvery, orphanGrace     time.Duration
 	rescueAfter                     time.Duration
 }
@@ -161,6 +162,9 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.StringVar(&f.cfToken, "cloudflare-api-token", "", "Cloudflare API token (DNS edit on the zone; SSL and Certificates edit for SaaS); empty disables provisioning")
 	fs.StringVar(&f.cfZone, "cloudflare-zone-id", "", "Cloudflare zone id of --zone")
 	fs.IntVar(&f.cfCalls, "cloudflare-calls-per-5m", 1200, "Cloudflare API calls this process may make per 5 minutes (the per-token limit; split it between replicas sharing a token)")
+	fs.StringVar(&f.agentAddr, "agent-addr", ":7443", "TLS listen address for edge agents")
+	fs.StringVar(&f.agentCert, "agent-tls-cert", "", "certificate (PEM) for the agent listener; without it the gateway is off")
+	fs.StringVar(&f.agentKey, "agent-tls-key", "", "private key (PEM) for the agent listener")
 	fs.IntVar(&f.cfConcurrency, "cloudflare-concurrency", 10, "Cloudflare API calls in flight at once")
 	fs.BoolVar(&f.saas, "cloudflare-saas", false, "also create a Cloudflare for SaaS custom hostname for each external domain")
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", 5*time.Minute, "how often the leader reconciles the zone with the database")
@@ -190,6 +194,7 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		Version: version, Logger: logger,
 		CloudflareAPIURL: f.cfURL, CloudflareAPIToken: f.cfToken, CloudflareZoneID: f.cfZone, SaaSMode: f.saas,
 		CloudflareCalls: f.cfCalls,
+		AgentAddr:       f.agentAddr, AgentTLSCert: f.agentCert, AgentTLSKey: f.agentKey,
 		Provisioning: provisioning.Config{
 			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace, Concurrency: f.cfConcurrency,
 			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),
