@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 )
 
@@ -84,7 +84,7 @@ func HashToken(token string) []byte {
 type authenticator struct {
 	store    *store.Store
 	cacheTTL time.Duration
-	limiter  *failureLimiter
+	limiter  *authlimit.Limiter
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedToken
@@ -100,7 +100,7 @@ var (
 	errBadToken = errors.New("invalid or revoked token")
 )
 
-func newAuthenticator(st *store.Store, ttl time.Duration, limiter *failureLimiter) *authenticator {
+func newAuthenticator(st *store.Store, ttl time.Duration, limiter *authlimit.Limiter) *authenticator {
 	return &authenticator{store: st, cacheTTL: ttl, limiter: limiter, cache: make(map[[32]byte]cachedToken)}
 }
 
@@ -149,80 +149,6 @@ func (a *authenticator) forget(tokenID int64) {
 	for k, v := range a.cache {
 		if v.p.TokenID == tokenID {
 			delete(a.cache, k)
-		}
-	}
-}
-
-// failureLimiter slows down addresses that keep presenting bad tokens: each address has a bucket
-// of Burst failures refilled at one per Interval; with the bucket empty, requests get 429 before
-// any token is checked, so guessing is bounded to 1/Interval per address.
-type failureLimiter struct {
-	Burst    float64
-	Interval time.Duration
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newFailureLimiter(burst int, interval time.Duration) *failureLimiter {
-	return &failureLimiter{Burst: float64(burst), Interval: interval, buckets: make(map[string]*bucket)}
-}
-
-func addrKey(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	return host
-}
-
-// blocked returns how long addr must wait, or 0.
-func (l *failureLimiter) blocked(addr string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		return 0
-	}
-	l.refill(b, now)
-	if b.tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - b.tokens) * float64(l.Interval))
-}
-
-// fail records a failure from addr.
-func (l *failureLimiter) fail(addr string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[addr]
-	if b == nil {
-		if len(l.buckets) > 100000 {
-			l.prune(now)
-		}
-		b = &bucket{tokens: l.Burst, at: now}
-		l.buckets[addr] = b
-	}
-	l.refill(b, now)
-	b.tokens = math.Max(b.tokens-1, 0)
-}
-
-func (l *failureLimiter) refill(b *bucket, now time.Time) {
-	b.tokens = math.Min(l.Burst, b.tokens+float64(now.Sub(b.at))/float64(l.Interval))
-	b.at = now
-}
-
-// prune forgets addresses whose bucket is full again; called with mu held.
-func (l *failureLimiter) prune(now time.Time) {
-	for k, b := range l.buckets {
-		l.refill(b, now)
-		if b.tokens >= l.Burst {
-			delete(l.buckets, k)
 		}
 	}
 }

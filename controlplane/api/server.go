@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 )
@@ -66,7 +67,7 @@ func New(cfg Config) *Server {
 		cfg.AuthFailureInterval = 2 * time.Second
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
-	s.auth = newAuthenticator(cfg.Store, cfg.TokenCacheTTL, newFailureLimiter(cfg.AuthFailureBurst, cfg.AuthFailureInterval))
+	s.auth = newAuthenticator(cfg.Store, cfg.TokenCacheTTL, authlimit.New(cfg.AuthFailureBurst, cfg.AuthFailureInterval))
 	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sajet_http_request_duration_seconds",
 		Help:    "REST API request latency by operation and status.",
@@ -129,9 +130,9 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 // authenticate resolves the bearer token into a Principal for every API operation. Bad tokens
 // count against the caller's address; an address over its budget gets 429 without a token check.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
-	addr := addrKey(ctx.RemoteAddr())
+	addr := authlimit.Key(ctx.RemoteAddr())
 	limiter := s.auth.limiter
-	if wait := limiter.blocked(addr, time.Now()); wait > 0 {
+	if wait := limiter.Blocked(addr, time.Now()); wait > 0 {
 		ctx.SetHeader("Retry-After", retryAfterSeconds(wait))
 		_ = huma.WriteErr(s.api, ctx, http.StatusTooManyRequests, "too many requests with invalid tokens from this address; retry later")
 		return
@@ -141,7 +142,7 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	case err == nil:
 		next(huma.WithValue(ctx, principalKey{}, p))
 	case err == errNoToken || err == errBadToken:
-		limiter.fail(addr, time.Now())
+		limiter.Fail(addr, time.Now())
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="sajet"`)
 		_ = huma.WriteErr(s.api, ctx, http.StatusUnauthorized, err.Error())
 	default:

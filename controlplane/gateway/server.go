@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
@@ -28,6 +29,8 @@ type Server struct {
 	Logger       *slog.Logger
 	HelloTimeout time.Duration // default 10s
 	AckTimeout   time.Duration // default 2m: the agent restarts cloudflared before answering
+	// Failures slows down addresses that keep failing the handshake; nil → 10 per 2s refill.
+	Failures *authlimit.Limiter
 
 	mu       sync.Mutex
 	sessions map[int64]*session // by agent id: the newest session of an agent wins
@@ -40,6 +43,15 @@ type session struct {
 	kick    chan struct{}
 	applied int64 // last version the agent runs
 	nacked  int64 // last version the agent refused; not pushed again
+}
+
+func (s *Server) failures() *authlimit.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Failures == nil {
+		s.Failures = authlimit.New(10, 2*time.Second)
+	}
+	return s.Failures
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -93,10 +105,20 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	if err != nil {
 		return
 	}
+	addr := authlimit.Key(conn.RemoteAddr().String())
+	if wait := s.failures().Blocked(addr, time.Now()); wait > 0 {
+		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeRateLimited,
+			Message: fmt.Sprintf("too many failed handshakes from this address; retry in %s", wait.Round(time.Second))})
+		stream.Close()
+		linger(ys)
+		return
+	}
 	sess, err := s.handshake(ctx, stream)
 	stream.Close()
 	if err != nil {
+		s.failures().Fail(addr, time.Now())
 		s.logger().Warn("agent refused", "remote", conn.RemoteAddr().String(), "err", err)
+		linger(ys)
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -167,6 +189,15 @@ func (s *Server) handshake(ctx context.Context, stream net.Conn) (*session, erro
 	}
 	sess.kick <- struct{}{} // resync: push if the applied version differs from desired
 	return sess, nil
+}
+
+// linger keeps a refused session open briefly so the agent reads the error before the connection
+// closes (closing at once can drop the frame in flight), and slows down guessing a little more.
+func linger(ys *yamux.Session) {
+	select {
+	case <-ys.CloseChan():
+	case <-time.After(time.Second):
+	}
 }
 
 func (s *Server) register(sess *session) {

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
@@ -69,7 +70,7 @@ func startGateway(t *testing.T) *gw {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &gateway.Server{Store: st, AckTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	srv := &gateway.Server{Store: st, AckTimeout: 5 * time.Second, Failures: authlimit.New(4, time.Minute), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	cfg, _ := pgx.ParseConfig(url)
 	runCtx, cancel := context.WithCancel(context.Background())
 	go func() { _ = srv.Serve(runCtx, ln) }()
@@ -227,3 +228,20 @@ func waitFor(t *testing.T, cond func() bool) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// Repeated failed handshakes from one address are answered with rate_limited, even a good one.
+func TestGatewayRateLimitsRepeatedFailures(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t) // 4 failures allowed per minute
+	bad := protocol.Hello{ProtocolVersion: 1, Agent: "x", Token: "sja_wrong", Tunnel: "tcs-sajet-tunnel", BootID: "b"}
+	for range 4 {
+		if _, reply := dialAgent(t, g.addr, bad); reply.(protocol.Error).Code != protocol.CodeUnauthorized {
+			t.Fatalf("reply %#v", reply)
+		}
+	}
+	good := protocol.Hello{ProtocolVersion: 1, Agent: "pct-105", Token: g.token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}
+	_, reply := dialAgent(t, g.addr, good)
+	if e, isErr := reply.(protocol.Error); !isErr || e.Code != protocol.CodeRateLimited {
+		t.Errorf("after 4 failures a hello got %#v, want rate_limited", reply)
+	}
+}
