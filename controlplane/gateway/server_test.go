@@ -2,43 +2,21 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
+	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 type gw struct {
 	addr   string
@@ -66,7 +44,7 @@ func startGateway(t *testing.T) *gw {
 		t.Fatal(err)
 	}
 
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, MinVersion: tls.VersionTLS13})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{gatewaytest.Certificate(t)}, MinVersion: tls.VersionTLS13})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,75 +55,6 @@ func startGateway(t *testing.T) *gw {
 	go func() { _ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: time.Hour}).Run(runCtx, srv) }()
 	t.Cleanup(cancel)
 	return &gw{addr: ln.Addr().String(), st: st, tunnel: tun, tenant: td, cust: c, token: token, agent: agent}
-}
-
-// fakeAgent speaks the agent side of the protocol over a real TLS + yamux connection.
-type fakeAgent struct {
-	ys *yamux.Session
-}
-
-func dialAgent(t *testing.T, addr string, hello protocol.Hello) (*fakeAgent, protocol.Message) {
-	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // test: the pinned-CA path is the agent's concern
-	if err != nil {
-		t.Fatal(err)
-	}
-	ys, err := yamux.Client(conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ys.Close() })
-	stream, err := ys.OpenStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := protocol.WriteMessage(stream, hello); err != nil {
-		t.Fatal(err)
-	}
-	reply, err := protocol.ReadMessage(stream, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream.Close()
-	return &fakeAgent{ys: ys}, reply
-}
-
-// next accepts one push and answers it.
-func (a *fakeAgent) next(t *testing.T, answer func(protocol.Desired) protocol.Ack) protocol.Desired {
-	t.Helper()
-	done := make(chan struct{})
-	var d protocol.Desired
-	go func() {
-		defer close(done)
-		stream, err := a.ys.AcceptStream()
-		if err != nil {
-			return
-		}
-		defer stream.Close()
-		m, err := protocol.ReadMessage(stream, protocol.MaxFrameSize)
-		if err != nil {
-			return
-		}
-		d = m.(protocol.Desired)
-		if err := protocol.WriteMessage(stream, answer(d)); err != nil {
-			t.Errorf("agent could not answer: %v", err)
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("no desired state pushed within 15s")
-	}
-	if d.Nonce == "" {
-		t.Fatal("the push could not be read")
-	}
-	return d
-}
-
-func ok(d protocol.Desired) protocol.Ack {
-	return protocol.Ack{Nonce: d.Nonce, Version: d.Version, OK: true, AppliedVersion: d.Version,
-		SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
 }
 
 func (g *gw) insert(t *testing.T, host, sub string) store.Domain {
@@ -163,12 +72,12 @@ func TestGatewayPushesChangesAndRecordsAcks(t *testing.T) {
 	g := startGateway(t)
 	d1 := g.insert(t, "www.impulse-max.com", "impulse-max") // version 1 exists before the agent connects
 
-	agent, reply := dialAgent(t, g.addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105",
+	agent, reply := gatewaytest.Dial(t, g.addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105",
 		Token: g.token, Tunnel: "tcs-sajet-tunnel", Build: "test", BootID: "b1"})
 	if _, isWelcome := reply.(protocol.Welcome); !isWelcome {
 		t.Fatalf("hello answered with %#v", reply)
 	}
-	first := agent.next(t, ok)
+	first := agent.Next(t, gatewaytest.ACK)
 	if first.Version != 1 || len(first.Rules) != 2 || first.Rules[0].Hostname != "impulse-max.sajet.us" {
 		t.Fatalf("first push %+v, want version 1 with both hostnames", first)
 	}
@@ -176,7 +85,7 @@ func TestGatewayPushesChangesAndRecordsAcks(t *testing.T) {
 
 	// A change committed now reaches the connected agent through NOTIFY.
 	g.insert(t, "www.techeels.io", "techeels")
-	second := agent.next(t, func(d protocol.Desired) protocol.Ack {
+	second := agent.Next(t, func(d protocol.Desired) protocol.Ack {
 		return protocol.Ack{Nonce: d.Nonce, Version: d.Version, OK: false, Stage: protocol.StageValidate, Error: "rule #3: nope", AppliedVersion: 1}
 	})
 	if second.Version != 2 || len(second.Rules) != 4 {
@@ -205,7 +114,7 @@ func TestGatewayRefusesBadHellos(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, reply := dialAgent(t, g.addr, tc.hello)
+			_, reply := gatewaytest.Dial(t, g.addr, tc.hello)
 			e, isErr := reply.(protocol.Error)
 			if !isErr || e.Code != tc.code {
 				t.Errorf("reply %#v, want error %s", reply, tc.code)
@@ -235,12 +144,12 @@ func TestGatewayRateLimitsRepeatedFailures(t *testing.T) {
 	g := startGateway(t) // 4 failures allowed per minute
 	bad := protocol.Hello{ProtocolVersion: 1, Agent: "x", Token: "sja_wrong", Tunnel: "tcs-sajet-tunnel", BootID: "b"}
 	for range 4 {
-		if _, reply := dialAgent(t, g.addr, bad); reply.(protocol.Error).Code != protocol.CodeUnauthorized {
+		if _, reply := gatewaytest.Dial(t, g.addr, bad); reply.(protocol.Error).Code != protocol.CodeUnauthorized {
 			t.Fatalf("reply %#v", reply)
 		}
 	}
 	good := protocol.Hello{ProtocolVersion: 1, Agent: "pct-105", Token: g.token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}
-	_, reply := dialAgent(t, g.addr, good)
+	_, reply := gatewaytest.Dial(t, g.addr, good)
 	if e, isErr := reply.(protocol.Error); !isErr || e.Code != protocol.CodeRateLimited {
 		t.Errorf("after 4 failures a hello got %#v, want rate_limited", reply)
 	}

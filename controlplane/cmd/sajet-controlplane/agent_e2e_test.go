@@ -1,51 +1,16 @@
 package main_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/yamux"
-
+	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
-
-func writeCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
-}
 
 // Through the real binary: enrol an agent over REST, connect it over TLS + yamux with its token,
 // and receive the tunnel's desired ingress with both hostnames of a domain created over REST.
@@ -53,7 +18,7 @@ func TestAgentReceivesDesiredIngressFromTheBinary(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	_, dbURL := storetest.NewDBURL(t)
-	certFile, keyFile := writeCert(t)
+	certFile, keyFile := gatewaytest.CertificateFiles(t)
 	p := startAndCollect(t, exec.Command(bin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0",
 		"--dns-resolver", "127.0.0.1:9", "--agent-addr", "127.0.0.1:0", "--agent-tls-cert", certFile, "--agent-tls-key", keyFile))
 	var apiURL, agentAddr string
@@ -94,36 +59,12 @@ func TestAgentReceivesDesiredIngressFromTheBinary(t *testing.T) {
 		t.Fatalf("create agent: %d %v", res.StatusCode, err)
 	}
 
-	conn, err := tls.Dial("tcp", agentAddr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // test certificate
-	if err != nil {
-		t.Fatal(err)
+	agent, reply := gatewaytest.Dial(t, agentAddr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105",
+		Token: created.Token, Tunnel: "tcs-sajet-tunnel", BootID: "b1"})
+	if _, ok := reply.(protocol.Welcome); !ok {
+		t.Fatalf("hello answered with %#v", reply)
 	}
-	ys, err := yamux.Client(conn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ys.Close()
-	hs, _ := ys.OpenStream()
-	_ = hs.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := protocol.WriteMessage(hs, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105",
-		Token: created.Token, Tunnel: "tcs-sajet-tunnel", BootID: "b1"}); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := protocol.ReadMessage(hs, 1<<20); err != nil {
-		t.Fatal(err)
-	} else if _, ok := m.(protocol.Welcome); !ok {
-		t.Fatalf("hello answered with %#v", m)
-	}
-	push, err := ys.AcceptStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = push.SetDeadline(time.Now().Add(10 * time.Second))
-	m, err := protocol.ReadMessage(push, protocol.MaxFrameSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := m.(protocol.Desired)
+	d := agent.Next(t, gatewaytest.ACK)
 	got := map[string]string{}
 	for _, r := range d.Rules {
 		got[r.Hostname] = r.Service

@@ -1,0 +1,150 @@
+// Package gatewaytest holds test helpers for the agent gateway: a throwaway TLS certificate and a
+// minimal agent that speaks the real protocol over TLS + yamux.
+package gatewaytest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/jeturing/sajet-domains/shared/protocol"
+)
+
+// Certificate returns a self-signed certificate for 127.0.0.1, valid for an hour.
+func Certificate(t testing.TB) tls.Certificate {
+	t.Helper()
+	cert, _, _ := generate(t)
+	return cert
+}
+
+// CertificateFiles writes a self-signed certificate and key as PEM files and returns their paths.
+func CertificateFiles(t testing.TB) (certFile, keyFile string) {
+	t.Helper()
+	_, certPEM, keyPEM := generate(t)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func generate(t testing.TB) (tls.Certificate, []byte, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, certPEM, keyPEM
+}
+
+// Agent is the agent side of one session.
+type Agent struct {
+	Session *yamux.Session
+}
+
+// Dial connects to the gateway at addr, sends hello and returns the session with the reply
+// (a protocol.Welcome or a protocol.Error). The session closes at the end of the test.
+func Dial(t testing.TB, addr string, hello protocol.Hello) (*Agent, protocol.Message) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // self-signed test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	ys, err := yamux.Client(conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ys.Close() })
+	stream, err := ys.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := protocol.WriteMessage(stream, hello); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := protocol.ReadMessage(stream, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Agent{Session: ys}, reply
+}
+
+// Next accepts the next push and answers it with answer(desired).
+func (a *Agent) Next(t testing.TB, answer func(protocol.Desired) protocol.Ack) protocol.Desired {
+	t.Helper()
+	type result struct {
+		d   protocol.Desired
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		stream, err := a.Session.AcceptStream()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer stream.Close()
+		_ = stream.SetDeadline(time.Now().Add(15 * time.Second))
+		m, err := protocol.ReadMessage(stream, protocol.MaxFrameSize)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		d, ok := m.(protocol.Desired)
+		if !ok {
+			done <- result{err: &protocol.UnknownTypeError{Type: m.MessageType()}}
+			return
+		}
+		done <- result{d: d, err: protocol.WriteMessage(stream, answer(d))}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("agent: %v", r.err)
+		}
+		return r.d
+	case <-time.After(15 * time.Second):
+		t.Fatal("no desired state pushed within 15s")
+		return protocol.Desired{}
+	}
+}
+
+// ACK answers a push as applied.
+func ACK(d protocol.Desired) protocol.Ack {
+	return protocol.Ack{Nonce: d.Nonce, Version: d.Version, OK: true, AppliedVersion: d.Version,
+		SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}
+}
