@@ -36,6 +36,23 @@ func (r *recorder) All() {
 	r.changed <- struct{}{}
 }
 
+// waitUntil blocks until cond holds for what the listener reported, or fails after 20s.
+func (r *recorder) waitUntil(t *testing.T, cond func(tunnels []int64, all int) bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		if tunnels, all := r.snapshot(); cond(tunnels, all) {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-deadline:
+			tunnels, all := r.snapshot()
+			t.Fatalf("listener saw tunnels %v and %d resyncs", tunnels, all)
+		}
+	}
+}
+
 func (r *recorder) snapshot() ([]int64, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -59,21 +76,7 @@ func TestListenerReportsTunnelChangesAndPeriodicReconciles(t *testing.T) {
 		_ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: 300 * time.Millisecond}).Run(ctx, rec)
 	}()
 	defer func() { cancel(); <-done }()
-	wait := func(cond func([]int64, int) bool) {
-		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			if tunnels, all := rec.snapshot(); cond(tunnels, all) {
-				return
-			}
-			select {
-			case <-rec.changed:
-			case <-deadline:
-				tunnels, all := rec.snapshot()
-				t.Fatalf("listener saw tunnels %v and %d reconciles", tunnels, all)
-			}
-		}
-	}
+	wait := func(cond func([]int64, int) bool) { t.Helper(); rec.waitUntil(t, cond) }
 	wait(func(_ []int64, all int) bool { return all >= 1 }) // LISTEN is in place
 
 	st := store.New(pool)
@@ -108,18 +111,7 @@ func TestListenerReconnectsAndResyncs(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitAll := func(n int) {
 		t.Helper()
-		deadline := time.After(20 * time.Second)
-		for {
-			if _, all := rec.snapshot(); all >= n {
-				return
-			}
-			select {
-			case <-rec.changed:
-			case <-deadline:
-				_, all := rec.snapshot()
-				t.Fatalf("listener reported %d resyncs, want %d", all, n)
-			}
-		}
+		rec.waitUntil(t, func(_ []int64, all int) bool { return all >= n })
 	}
 	waitAll(1)
 	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
