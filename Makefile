@@ -4,12 +4,21 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run test lint bench clean
+.PHONY: all build run test lint bench clean deb test-packaging
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sajet-controlplane ./controlplane/cmd/sajet-controlplane
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/sajet-agent ./agent/cmd/sajet-agent
+
+# Debian packages for both binaries (nfpm, run as a tool; configs in packaging/).
+deb: build
+	VERSION='$(VERSION)' ./packaging/build-deb.sh
+
+# lintian, systemd-analyze verify, the polkit rule, and an install/upgrade/remove/purge cycle.
+test-packaging:
+	VERSION='$(VERSION)' ./packaging/test-packaging.sh
 
 # The main job: a private PostgreSQL under ./.dev, migrations, an admin token, the API.
 run: build
