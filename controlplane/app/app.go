@@ -51,6 +51,8 @@ type Config struct {
 
 	// Ready, when set, receives the API's base URL once it is listening.
 	Ready func(apiURL string)
+	// AgentListening, when set, receives the agent gateway's address once it is listening.
+	AgentListening func(addr string)
 }
 
 // Open connects to the database with the pool settings the control plane uses.
@@ -215,5 +217,8 @@ func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, cfg 
 	listener := &gateway.Listener{ConnConfig: pool.Config().ConnConfig, Logger: logger}
 	go func() { _ = listener.Run(ctx, srv) }()
 	logger.Info("agent gateway listening", "addr", ln.Addr().String())
+	if cfg.AgentListening != nil {
+		cfg.AgentListening(ln.Addr().String())
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -113,7 +114,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		linger(ys)
 		return
 	}
-	sess, err := s.handshake(ctx, stream)
+	sess, err := s.handshake(ctx, stream, conn.RemoteAddr().String())
 	stream.Close()
 	if err != nil {
 		s.failures().Fail(addr, time.Now())
@@ -125,7 +126,16 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	sess.ys = ys
 	s.register(sess)
 	defer s.unregister(sess)
-	s.logger().Info("agent connected", "agent", sess.agent.Name, "tunnel", sess.agent.TunnelName, "applied", sess.applied)
+	defer func() {
+		// The session's ctx may be gone (shutdown); recording the end still matters.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.Store.AgentDisconnected(dctx, sess.agent.ID, sess.epoch); err != nil {
+			s.logger().Warn("record agent disconnection", "agent", sess.agent.Name, "err", err)
+		}
+	}()
+	s.logger().Info("agent connected", "agent", sess.agent.Name, "tunnel", sess.agent.TunnelName, "applied", sess.applied, "epoch", sess.epoch)
+	go s.acceptAgentStreams(ctx, sess)
 
 	for {
 		select {
@@ -143,7 +153,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 }
 
 // handshake reads hello, checks version and token, and answers welcome or error.
-func (s *Server) handshake(ctx context.Context, stream net.Conn) (*session, error) {
+func (s *Server) handshake(ctx context.Context, stream net.Conn, remote string) (*session, error) {
 	msg, err := protocol.ReadMessage(stream, 64<<10)
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
@@ -179,12 +189,13 @@ func (s *Server) handshake(ctx context.Context, stream net.Conn) (*session, erro
 			Message: fmt.Sprintf("this token belongs to tunnel %q, not %q", agent.TunnelName, hello.Tunnel)})
 		return nil, fmt.Errorf("agent %s claims tunnel %q", agent.Name, hello.Tunnel)
 	}
-	sess := &session{agent: agent, epoch: time.Now().UnixNano(), kick: make(chan struct{}, 1), applied: hello.Applied.Version}
-	if err := protocol.WriteMessage(stream, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion,
-		SessionEpoch: sess.epoch, ServerTime: time.Now().UTC()}); err != nil {
+	epoch, err := s.Store.AgentConnected(ctx, agent.ID, hello.Applied.Version, hello.Applied.SHA256, remote)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.Store.AgentConnected(ctx, agent.ID, hello.Applied.Version, hello.Applied.SHA256); err != nil {
+	sess := &session{agent: agent, epoch: epoch, kick: make(chan struct{}, 1), applied: hello.Applied.Version}
+	if err := protocol.WriteMessage(stream, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion,
+		SessionEpoch: sess.epoch, ServerTime: time.Now().UTC()}); err != nil {
 		return nil, err
 	}
 	sess.kick <- struct{}{} // resync: push if the applied version differs from desired
@@ -280,4 +291,38 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 	}
 	_, err = s.Store.RecordAgentAck(ctx, sess.agent.ID, store.AgentAck{Version: ack.Version, OK: ack.OK, Stage: ack.Stage, Error: ack.Error, SHA256: ack.SHA256})
 	return err
+}
+
+// maxStatusFrame bounds an agent's status report; it holds a few counters and an error text.
+const maxStatusFrame = 64 << 10
+
+// acceptAgentStreams reads the streams the agent opens after the handshake: status reports.
+func (s *Server) acceptAgentStreams(ctx context.Context, sess *session) {
+	for {
+		stream, err := sess.ys.AcceptStream()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer stream.Close()
+			_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
+			msg, err := protocol.ReadMessage(stream, maxStatusFrame)
+			if err != nil {
+				s.logger().Warn("refused a message from an agent", "agent", sess.agent.Name, "err", err)
+				return
+			}
+			st, ok := msg.(protocol.Status)
+			if !ok {
+				s.logger().Warn("unexpected message from an agent", "agent", sess.agent.Name, "type", msg.MessageType())
+				return
+			}
+			body, err := json.Marshal(st)
+			if err != nil {
+				return
+			}
+			if err := s.Store.RecordAgentStatus(ctx, sess.agent.ID, body); err != nil {
+				s.logger().Warn("store agent status", "agent", sess.agent.Name, "err", err)
+			}
+		}()
+	}
 }

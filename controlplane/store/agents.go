@@ -24,10 +24,23 @@ type Agent struct {
 	CreatedAt      time.Time       `db:"created_at" json:"created_at"`
 	RevokedAt      *time.Time      `db:"revoked_at" json:"revoked_at"`
 	ConfigVersion  int64           `db:"config_version" json:"desired_version"`
+	// Connected: a session is open on some replica and reported within AgentStaleAfter (a replica
+	// that died cannot mark its sessions closed, so silence ends "connected" too).
+	Connected    bool       `db:"connected" json:"connected"`
+	ConnectedAt  *time.Time `db:"connected_at" json:"connected_at"`
+	SessionEpoch int64      `db:"session_epoch" json:"session_epoch"`
+	RemoteAddr   *string    `db:"remote_addr" json:"remote_addr"`
 }
 
+// AgentStaleAfter is how long after its last report an agent stops counting as connected: a few
+// status intervals (15 s by default).
+const AgentStaleAfter = 90 * time.Second
+
 const agentSelect = `SELECT a.id, a.tunnel_id, t.name AS tunnel_name, a.name, a.last_seen_at, a.applied_version,
-	a.applied_sha256, a.status, a.last_error, a.created_at, a.revoked_at, t.config_version
+	a.applied_sha256, a.status, a.last_error, a.created_at, a.revoked_at, t.config_version,
+	(a.connected_at IS NOT NULL AND (a.disconnected_at IS NULL OR a.disconnected_at < a.connected_at)
+		AND a.last_seen_at > now() - interval '90 seconds') AS connected,
+	a.connected_at, a.session_epoch, a.remote_addr
 FROM agents a JOIN tunnels t ON t.id = a.tunnel_id`
 
 // CreateAgent enrols an agent for a tunnel with the hash of its token.
@@ -154,11 +167,60 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 // AgentConnected records an agent's hello: when it was seen and the version it says it runs
 // (the truth after a reconnect, even if lower than what it acknowledged before: its state dir
 // may have been lost).
-func (s *Store) AgentConnected(ctx context.Context, agentID, applied int64, sha string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE agents SET last_seen_at = now(), applied_version = $2, applied_sha256 = nullif($3, '')
-		WHERE id = $1`, agentID, applied, sha)
+//
+// It returns the session's epoch: one more than any earlier session of the agent on any replica.
+func (s *Store) AgentConnected(ctx context.Context, agentID, applied int64, sha, remote string) (int64, error) {
+	var epoch int64
+	err := s.pool.QueryRow(ctx, `UPDATE agents SET last_seen_at = now(), connected_at = now(), applied_version = $2,
+		applied_sha256 = nullif($3, ''), remote_addr = $4, session_epoch = session_epoch + 1
+		WHERE id = $1 RETURNING session_epoch`, agentID, applied, sha, remote).Scan(&epoch)
 	if err != nil {
-		return fmt.Errorf("record agent %d connection: %w", agentID, err)
+		return 0, fmt.Errorf("record agent %d connection: %w", agentID, err)
+	}
+	return epoch, nil
+}
+
+// AgentDisconnected records the end of session epoch, unless a newer session replaced it.
+func (s *Store) AgentDisconnected(ctx context.Context, agentID, epoch int64) error {
+	_, err := s.pool.Exec(ctx, `UPDATE agents SET disconnected_at = now() WHERE id = $1 AND session_epoch = $2`, agentID, epoch)
+	if err != nil {
+		return fmt.Errorf("record agent %d disconnection: %w", agentID, err)
 	}
 	return nil
+}
+
+// RecordAgentStatus stores an agent's periodic report (already validated JSON).
+func (s *Store) RecordAgentStatus(ctx context.Context, agentID int64, status []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE agents SET status = $2, last_seen_at = now() WHERE id = $1`, agentID, status)
+	if err != nil {
+		return fmt.Errorf("record agent %d status: %w", agentID, err)
+	}
+	return nil
+}
+
+// EnsureLocalAgent makes sure the tunnel and agent named exist and gives the agent a new token
+// hash (the previous token stops working). `sajet-controlplane dev` uses it for its local agent,
+// whose token is never written to disk.
+func (s *Store) EnsureLocalAgent(ctx context.Context, actor, tunnelName, cloudflareTunnelID, agentName string, tokenHash []byte) (Agent, error) {
+	var id int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var tunnelID int64
+		err := tx.QueryRow(ctx, `INSERT INTO tunnels (name, cloudflare_tunnel_id) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`, tunnelName, cloudflareTunnelID).Scan(&tunnelID)
+		if err != nil {
+			return fmt.Errorf("ensure tunnel %s: %w", tunnelName, err)
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO agents (tunnel_id, name, token_hash) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET token_hash = EXCLUDED.token_hash, revoked_at = NULL, tunnel_id = EXCLUDED.tunnel_id
+			RETURNING id`, tunnelID, agentName, tokenHash).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("ensure agent %s: %w", agentName, err)
+		}
+		return audit(ctx, tx, actor, "agent.local", "agent", id, map[string]any{"tunnel": tunnelName})
+	})
+	if err != nil {
+		return Agent{}, err
+	}
+	rows, _ := s.pool.Query(ctx, agentSelect+` WHERE a.id = $1`, id)
+	return pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Agent])
 }

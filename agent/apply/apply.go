@@ -1,0 +1,453 @@
+// Package apply is the agent's apply pipeline (DESIGN §7): render → validate → atomic write with
+// last-good → restart → verify → roll back on failure, with its state kept in the state directory
+// so that a crash at any step is finished or undone at the next start.
+package apply
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jeturing/sajet-domains/shared/ingress"
+	"github.com/jeturing/sajet-domains/shared/protocol"
+)
+
+// Unit is the service that reads the config (cloudflared), as the pipeline needs it.
+type Unit interface {
+	// Restart restarts the unit and returns once its restart job finished successfully.
+	Restart(ctx context.Context) error
+	// Verify returns nil once the restarted unit runs (active, and ready when that is checked).
+	Verify(ctx context.Context) error
+}
+
+// Checker validates a complete config file beyond the built-in validator, e.g. with
+// `cloudflared tunnel --config F ingress validate`.
+type Checker func(ctx context.Context, path string) error
+
+// Crash steps, for Applier.Crash (tests kill the agent at each of them).
+const (
+	StepTempWritten    = "temp-written"
+	StepPendingWritten = "pending-written"
+	StepPublished      = "published"
+	StepRestarted      = "restarted"
+)
+
+// State is the applied configuration, persisted as state.json.
+type State struct {
+	Version   int64           `json:"version"`
+	SHA256    string          `json:"sha256"`
+	AppliedAt time.Time       `json:"applied_at"`
+	Rules     []protocol.Rule `json:"rules"`
+}
+
+// pending is written before config.yml is replaced and removed once the apply is settled.
+type pending struct {
+	State
+	PrevSHA256 string    `json:"prev_sha256"` // "" when config.yml did not exist
+	StartedAt  time.Time `json:"started_at"`
+}
+
+// Result is the outcome of one Apply or Reconcile.
+type Result struct {
+	Version   int64 // the version asked for
+	OK        bool
+	Stage     string // protocol.Stage* when !OK
+	Err       string
+	SHA256    string // of the config in force afterwards
+	Written   bool   // config.yml was replaced
+	Restarted bool
+	Duration  time.Duration
+	At        time.Time
+}
+
+// Applier owns config.yml. Its methods are safe for concurrent use but serialise: one apply at a
+// time.
+type Applier struct {
+	ConfigPath string
+	BaseConfig string
+	StateDir   string
+	// Check runs after the built-in validation, on the temp file; nil → none.
+	Check Checker
+	// Unit is restarted after each write; nil → render only (never restart).
+	Unit Unit
+	// MinRestartInterval spaces restarts; an apply inside it waits (ctx permitting).
+	MinRestartInterval time.Duration
+	// Crash is called at each Step*; tests make it kill the process. Nil in production.
+	Crash  func(step string)
+	Logger *slog.Logger
+
+	mu          sync.Mutex
+	state       State
+	degraded    bool // a rollback failed: the file on disk may not be what cloudflared runs
+	lastRestart time.Time
+	restarts    int64
+	drift       int64
+	last        *Result
+}
+
+func (a *Applier) statePath() string    { return filepath.Join(a.StateDir, "state.json") }
+func (a *Applier) pendingPath() string  { return filepath.Join(a.StateDir, "pending.json") }
+func (a *Applier) lastGoodPath() string { return filepath.Join(a.StateDir, "last-good.yml") }
+
+func (a *Applier) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Logger
+}
+
+func (a *Applier) crash(step string) {
+	if a.Crash != nil {
+		a.Crash(step)
+	}
+}
+
+// Open loads the state and recovers from a crash (DESIGN §7.5): stray temp files are removed,
+// and a pending apply is finished when its file made it to disk, or dropped when it did not.
+func (a *Applier) Open(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := os.MkdirAll(a.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if _, err := readJSON(a.statePath(), &a.state); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	removed, err := removeStrayTemps(a.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("remove temp files beside %s: %w", a.ConfigPath, err)
+	}
+	for _, p := range removed {
+		a.logger().Warn("removed a temp file left by an interrupted apply", "path", p)
+	}
+	var p pending
+	found, err := readJSON(a.pendingPath(), &p)
+	if err != nil || !found {
+		return err
+	}
+	disk, err := fileHash(a.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", a.ConfigPath, err)
+	}
+	switch disk {
+	case p.SHA256:
+		// The new file was published; whether cloudflared runs it is unknown, so restart and
+		// verify again, and settle the apply as it would have been settled.
+		a.logger().Warn("finishing an apply interrupted after the write", "version", p.Version)
+		res := a.settle(ctx, time.Now(), p, true)
+		a.last = &res
+	default:
+		// The rename never happened (disk has the previous file), or the file changed since
+		// (drift, handled by the next reconcile): the pending apply did not take effect.
+		a.logger().Warn("dropping an apply interrupted before the write", "version", p.Version)
+		if err := os.Remove(a.pendingPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Applied is the state in force.
+func (a *Applier) Applied() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state
+}
+
+// Snapshot is what status reporting needs.
+type Snapshot struct {
+	State       State
+	Last        *Result
+	Drift       int64
+	Restarts    int64
+	LastRestart time.Time
+	Degraded    bool
+}
+
+// Snapshot returns the current figures.
+func (a *Applier) Snapshot() Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Snapshot{State: a.state, Drift: a.drift, Restarts: a.restarts, LastRestart: a.lastRestart, Degraded: a.degraded}
+	if a.last != nil {
+		r := *a.last
+		s.Last = &r
+	}
+	return s
+}
+
+// DiskSHA256 hashes config.yml as it is now ("" if absent or unreadable).
+func (a *Applier) DiskSHA256() string {
+	h, _ := fileHash(a.ConfigPath)
+	return h
+}
+
+// Apply makes version v with the managed rules the config in force, or reports why not.
+func (a *Applier) Apply(ctx context.Context, v int64, rules []protocol.Rule) Result {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	res := a.apply(ctx, State{Version: v, Rules: rules})
+	a.last = &res
+	return res
+}
+
+// Reconcile re-renders the applied rules against the current base file and makes config.yml
+// match: a hand edit of config.yml (drift) is reverted and an edit of the base file is rendered
+// in. It returns changed=false when the file on disk already is the rendering.
+func (a *Applier) Reconcile(ctx context.Context) (res Result, changed bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state.Version == 0 && a.state.SHA256 == "" {
+		return Result{OK: true}, false // nothing applied yet: the file is the operator's
+	}
+	disk, err := fileHash(a.ConfigPath)
+	if err == nil && disk != a.state.SHA256 {
+		a.drift++
+		a.logger().Warn("config.yml changed behind the agent's back; restoring it", "path", a.ConfigPath,
+			"expected_sha256", a.state.SHA256, "found_sha256", disk)
+	}
+	out, _, err := a.render(a.state.Rules)
+	if err == nil && hashOf(out) == disk {
+		return Result{Version: a.state.Version, OK: true, SHA256: disk}, false
+	}
+	res = a.apply(ctx, a.state)
+	a.last = &res
+	return res, true
+}
+
+// render reads the base file and renders it with rules.
+func (a *Applier) render(rules []protocol.Rule) ([]byte, string, error) {
+	baseData, err := readLimited(a.BaseConfig)
+	if err != nil {
+		return nil, "", fmt.Errorf("read base file: %w", err)
+	}
+	if baseData == nil {
+		return nil, "", fmt.Errorf("base file %s does not exist", a.BaseConfig)
+	}
+	base, err := ingress.ParseBase(baseData)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", a.BaseConfig, err)
+	}
+	managed := make([]ingress.Rule, len(rules))
+	for i, r := range rules {
+		managed[i] = ingress.Rule{Hostname: r.Hostname, Service: r.Service, OriginRequest: r.OriginRequest}
+	}
+	out, err := ingress.Render(base, managed)
+	if err != nil {
+		return nil, "", err
+	}
+	return out, hashOf(out), nil
+}
+
+func fail(start time.Time, v int64, stage string, err error, sha string) Result {
+	return Result{Version: v, Stage: stage, Err: err.Error(), SHA256: sha, Duration: time.Since(start), At: time.Now()}
+}
+
+// apply runs the pipeline for want (its Version and Rules); a.mu is held.
+func (a *Applier) apply(ctx context.Context, want State) Result {
+	start := time.Now()
+	prevSHA, err := fileHash(a.ConfigPath)
+	if err != nil {
+		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("read %s: %w", a.ConfigPath, err), a.state.SHA256)
+	}
+	// 1. Render (the built-in validation is part of it: Render never returns a file cloudflared
+	// would refuse).
+	out, sha, err := a.render(want.Rules)
+	if err != nil {
+		return fail(start, want.Version, protocol.StageValidate, err, prevSHA)
+	}
+	want.SHA256 = sha
+	if sha == prevSHA {
+		// Same bytes as on disk: no write, no restart.
+		want.AppliedAt = time.Now().UTC()
+		if err := a.commit(want); err != nil {
+			return fail(start, want.Version, protocol.StageWrite, err, prevSHA)
+		}
+		return Result{Version: want.Version, OK: true, SHA256: sha, Duration: time.Since(start), At: time.Now()}
+	}
+
+	// 2. Validate the complete file the way cloudflared will read it.
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(a.ConfigPath); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := writeTemp(filepath.Dir(a.ConfigPath), filepath.Base(a.ConfigPath), out, mode)
+	if err != nil {
+		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("write temp file: %w", err), prevSHA)
+	}
+	a.crash(StepTempWritten)
+	if a.Check != nil {
+		if err := a.Check(ctx, tmp); err != nil {
+			os.Remove(tmp)
+			return fail(start, want.Version, protocol.StageValidate, err, prevSHA)
+		}
+	}
+
+	// 3. Keep the file in force as last-good (only if it is a valid config: garbage from a hand
+	// edit must not become what a rollback restores), record the pending apply, publish.
+	if err := a.saveLastGood(prevSHA); err != nil {
+		os.Remove(tmp)
+		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("save last-good copy: %w", err), prevSHA)
+	}
+	p := pending{State: want, PrevSHA256: prevSHA, StartedAt: start.UTC()}
+	if err := writeJSONAtomic(a.pendingPath(), p); err != nil {
+		os.Remove(tmp)
+		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("record pending apply: %w", err), prevSHA)
+	}
+	a.crash(StepPendingWritten)
+	if err := publish(tmp, a.ConfigPath); err != nil {
+		os.Remove(a.pendingPath())
+		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("replace %s: %w", a.ConfigPath, err), prevSHA)
+	}
+	a.crash(StepPublished)
+	return a.settle(ctx, start, p, false)
+}
+
+// settle restarts the unit for a published pending apply, then commits it or rolls it back.
+func (a *Applier) settle(ctx context.Context, start time.Time, p pending, recovering bool) Result {
+	res := Result{Version: p.Version, SHA256: p.SHA256, Written: !recovering}
+	stage, err := a.restart(ctx)
+	if err == nil {
+		p.AppliedAt = time.Now().UTC()
+		if err = a.commit(p.State); err != nil {
+			stage = protocol.StageWrite
+		}
+	}
+	res.Restarted = a.Unit != nil
+	if err == nil {
+		res.OK = true
+		res.Duration, res.At = time.Since(start), time.Now()
+		return res
+	}
+	a.logger().Error("apply failed; rolling back to the last good config", "version", p.Version, "stage", stage, "err", err)
+	if rbErr := a.rollback(ctx, p); rbErr != nil {
+		a.degraded = true
+		res.Stage = protocol.StageRollback
+		res.Err = fmt.Sprintf("%s: %v; then rollback failed: %v", stage, err, rbErr)
+		res.SHA256 = a.DiskSHA256Locked()
+	} else {
+		a.degraded = false
+		res.Stage = stage
+		res.Err = err.Error()
+		res.SHA256 = p.PrevSHA256
+	}
+	res.Duration, res.At = time.Since(start), time.Now()
+	return res
+}
+
+// DiskSHA256Locked is DiskSHA256 for callers holding a.mu.
+func (a *Applier) DiskSHA256Locked() string {
+	h, _ := fileHash(a.ConfigPath)
+	return h
+}
+
+// restart restarts and verifies the unit, spacing restarts by MinRestartInterval. It returns the
+// failing stage with the error.
+func (a *Applier) restart(ctx context.Context) (string, error) {
+	if a.Unit == nil {
+		return "", nil
+	}
+	if wait := time.Until(a.lastRestart.Add(a.MinRestartInterval)); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return protocol.StageRestart, fmt.Errorf("waiting for the minimum restart interval: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	a.lastRestart = time.Now()
+	a.restarts++
+	if err := a.Unit.Restart(ctx); err != nil {
+		return protocol.StageRestart, err
+	}
+	a.crash(StepRestarted)
+	if err := a.Unit.Verify(ctx); err != nil {
+		return protocol.StageVerify, err
+	}
+	return "", nil
+}
+
+// saveLastGood copies config.yml to the state dir when it parses as a valid config.
+func (a *Applier) saveLastGood(prevSHA string) error {
+	if prevSHA == "" {
+		// No config.yml yet: rolling back means removing ours.
+		err := os.Remove(a.lastGoodPath())
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	data, err := readLimited(a.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if lg, _ := readLimited(a.lastGoodPath()); lg != nil && bytes.Equal(lg, data) {
+		return nil
+	}
+	cfg, err := ingress.ParseConfig(data)
+	if err != nil || ingress.Validate(cfg.Rules) != nil || len(cfg.UnknownKeys) > 0 {
+		a.logger().Warn("config.yml in force is not a valid config; keeping the previous last-good copy")
+		return nil
+	}
+	return writeFileAtomic(a.lastGoodPath(), data, 0o600)
+}
+
+// rollback puts the last-good file back and restarts the unit on it.
+func (a *Applier) rollback(ctx context.Context, p pending) error {
+	defer os.Remove(a.pendingPath())
+	lg, err := readLimited(a.lastGoodPath())
+	if err != nil {
+		return fmt.Errorf("read last-good copy: %w", err)
+	}
+	switch {
+	case lg == nil && p.PrevSHA256 == "":
+		if err := os.Remove(a.ConfigPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := syncDir(filepath.Dir(a.ConfigPath)); err != nil {
+			return err
+		}
+	case lg == nil:
+		return errors.New("no last-good copy to restore")
+	default:
+		mode := os.FileMode(0o644)
+		if fi, err := os.Stat(a.ConfigPath); err == nil {
+			mode = fi.Mode().Perm()
+		}
+		if err := writeFileAtomic(a.ConfigPath, lg, mode); err != nil {
+			return fmt.Errorf("restore last-good copy: %w", err)
+		}
+	}
+	if a.Unit == nil {
+		return nil
+	}
+	// The restart interval does not apply: cloudflared is down or running a bad config.
+	a.lastRestart = time.Now()
+	a.restarts++
+	if err := a.Unit.Restart(ctx); err != nil {
+		return fmt.Errorf("restart on the last-good config: %w", err)
+	}
+	if err := a.Unit.Verify(ctx); err != nil {
+		return fmt.Errorf("verify on the last-good config: %w", err)
+	}
+	return nil
+}
+
+// commit records want as applied and clears the pending marker.
+func (a *Applier) commit(want State) error {
+	if err := writeJSONAtomic(a.statePath(), want); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	a.state = want
+	a.degraded = false
+	if err := os.Remove(a.pendingPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("clear pending marker: %w", err)
+	}
+	return nil
+}
