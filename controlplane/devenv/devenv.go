@@ -67,6 +67,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	token, err := prepare(ctx, pool, nil)
+	if err != nil {
+		pool.Close()
+		return err
+	}
+	local, certFile, keyFile, err := prepareAgent(ctx, store.New(pool), dir)
 	pool.Close()
 	if err != nil {
 		return err
@@ -74,6 +79,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	cfg := opts.App
 	cfg.DatabaseURL = dbURL
+	// The local agent's gateway: loopback only, on a port of the kernel's choosing unless the
+	// user picked one.
+	if cfg.AgentAddr == "" || cfg.AgentAddr == ":7443" {
+		cfg.AgentAddr = "127.0.0.1:0"
+	}
+	cfg.AgentTLSCert, cfg.AgentTLSKey = certFile, keyFile
+	agentErr := make(chan error, 1)
+	cfg.AgentListening = func(addr string) { agentErr <- local.run(ctx, addr, logger) }
 	cfg.Ready = func(apiURL string) {
 		fmt.Fprintf(opts.Out, `
 Sajet Domains control plane (dev)
@@ -82,18 +95,37 @@ Sajet Domains control plane (dev)
   Admin token:  %[2]s
   Database:     %[3]s
   State:        %[4]s
+  Local agent:  renders %[5]s/config.yml for tunnel "dev-tunnel" (id %[6]d); cloudflared is not restarted in dev
 
 Try:
   export SAJET_TOKEN=%[2]s
   curl -s -H "Authorization: Bearer $SAJET_TOKEN" -H 'Content-Type: application/json' \
        -d '{"email":"ops@impulse-max.com","company_name":"ImpulseMax"}' %[1]s/api/customers
   curl -s -H "Authorization: Bearer $SAJET_TOKEN" -H 'Content-Type: application/json' \
-       -d '{"external_domain":"www.impulse-max.com","customer_id":1}' %[1]s/api/domains
+       -d '{"customer_id":1,"name":"odoo","tunnel_id":%[6]d,"backend_url":"http://127.0.0.1:8069"}' %[1]s/api/tenant-deployments
+  curl -s -H "Authorization: Bearer $SAJET_TOKEN" -H 'Content-Type: application/json' \
+       -d '{"external_domain":"www.impulse-max.com","customer_id":1,"tenant_deployment_id":1}' %[1]s/api/domains
+  cat %[5]s/config.yml    # the local agent's cloudflared config now routes both hostnames
 
 Press Ctrl-C to stop (the private PostgreSQL stops too).
-`, apiURL, token, dbURL, dir)
+`, apiURL, token, dbURL, dir, local.dir, local.tunnelID)
 	}
-	return app.Run(ctx, cfg)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- app.Run(ctx, cfg) }()
+	for {
+		select {
+		case err := <-agentErr:
+			if err != nil {
+				cancel()
+				<-runErr
+				return err
+			}
+		case err := <-runErr:
+			return err
+		}
+	}
 }
 
 // prepare migrates the database and issues this run's admin token.

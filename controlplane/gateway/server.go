@@ -193,6 +193,14 @@ func (s *Server) handshake(ctx context.Context, stream net.Conn, remote string) 
 	if err != nil {
 		return nil, err
 	}
+	if hello.Applied.Version > 0 {
+		// What the agent runs counts as acknowledged: an apply it finished after losing its
+		// session (or after a crash) has no other way to mark its domains configured.
+		if _, err := s.Store.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: hello.Applied.Version, OK: true,
+			SHA256: hello.Applied.SHA256, FromHello: true}); err != nil {
+			return nil, err
+		}
+	}
 	sess := &session{agent: agent, epoch: epoch, kick: make(chan struct{}, 1), applied: hello.Applied.Version}
 	if err := protocol.WriteMessage(stream, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion,
 		SessionEpoch: sess.epoch, ServerTime: time.Now().UTC()}); err != nil {

@@ -99,6 +99,9 @@ type AgentAck struct {
 	Stage   string
 	Error   string
 	SHA256  string
+	// FromHello: the version comes from a hello (the agent finished an apply whose ACK was lost,
+	// e.g. it was killed mid-apply), not from an answer to a push; the agent's last error stays.
+	FromHello bool
 }
 
 // RecordAgentAck stores an agent's answer. On an ACK, every domain of the tunnel whose rules are
@@ -129,8 +132,8 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 			return audit(ctx, tx, "agent:"+name, "agent.nack", "agent", agentID, map[string]any{"version": a.Version, "stage": a.Stage, "error": a.Error})
 		}
 		err := tx.QueryRow(ctx, `UPDATE agents SET applied_version = greatest(coalesce(applied_version, 0), $2),
-				applied_sha256 = $3, last_error = NULL, last_seen_at = now()
-			WHERE id = $1 RETURNING tunnel_id, name`, agentID, a.Version, a.SHA256).Scan(&tunnelID, &name)
+				applied_sha256 = $3, last_error = CASE WHEN $4 THEN last_error END, last_seen_at = now()
+			WHERE id = $1 RETURNING tunnel_id, name`, agentID, a.Version, a.SHA256, a.FromHello).Scan(&tunnelID, &name)
 		if err != nil {
 			return fmt.Errorf("record ack of agent %d: %w", agentID, err)
 		}

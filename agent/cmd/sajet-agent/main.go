@@ -12,11 +12,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/jeturing/sajet-domains/agent"
 	"github.com/jeturing/sajet-domains/agent/config"
+	"github.com/jeturing/sajet-domains/agent/health"
 	"github.com/jeturing/sajet-domains/internal/envflag"
 )
 
@@ -53,7 +61,80 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_ = cfg
-	<-ctx.Done()
-	return nil
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return serve(ctx, cfg, logger)
+}
+
+// faultEnv names a fault-injection hook for the crash tests: the agent SIGKILLs itself when its
+// apply reaches the named step (apply.Step*). It exists so that tests can prove a crash at each
+// step leaves a complete config and converges after restart; ops never set it.
+const faultEnv = "SAJET_AGENT_FAULT_KILL_AT"
+
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	opts := agent.Options{Build: version, Logger: logger}
+	if step := os.Getenv(faultEnv); step != "" {
+		opts.Crash = func(s string) {
+			if s == step {
+				logger.Warn("fault injection: killing the agent", "step", s)
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {}
+			}
+		}
+	}
+	if cfg.Unit != "" {
+		unit := &agent.SystemdUnit{Name: cfg.Unit, RestartTimeout: cfg.RestartTimeout, ReadyTimeout: cfg.ReadyTimeout, ReadyURL: cfg.ReadyURL}
+		defer unit.Close()
+		opts.Unit = unit
+	} else {
+		logger.Info("unit is empty: rendering only, cloudflared is never restarted")
+	}
+	a, err := agent.New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	if cfg.HealthAddr != "off" {
+		ln, err := net.Listen("tcp", cfg.HealthAddr)
+		if err != nil {
+			return fmt.Errorf("health endpoint: %w", err)
+		}
+		srv := &http.Server{Handler: health.Handler(health.Checks{Live: a.Live, Ready: a.Ready,
+			Status: func() any { return a.Report() }, Registry: a.Registry()}), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		logger.Info("health endpoint listening", "addr", ln.Addr().String())
+	}
+	// READY=1 once recovery is done and the health endpoint answers; the control-plane link
+	// comes up in the background (an unreachable control plane must not fail the unit).
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		logger.Warn("sd_notify READY", "err", err)
+	}
+	go watchdog(ctx, a, logger)
+	logger.Info("agent started", "version", version, "agent", cfg.Name, "tunnel", cfg.Tunnel,
+		"control_plane", cfg.ControlPlane, "config", cfg.ConfigPath, "applied_version", a.Report().Config.AppliedVersion)
+	err = a.Run(ctx)
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	return err
+}
+
+// watchdog pings systemd's watchdog at half its interval while the main loop is alive, so a
+// stuck loop gets the agent restarted.
+func watchdog(ctx context.Context, a *agent.Agent, logger *slog.Logger) {
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Live(); err != nil {
+				logger.Error("withholding the watchdog ping", "err", err)
+				continue
+			}
+			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+		}
+	}
 }

@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jeturing/sajet-domains/agent/systemd"
+)
+
+// SystemdUnit is cloudflared's unit driven through systemd's D-Bus API. The client is dialled
+// lazily and again after a failure, so the agent starts (and renders) even while the bus is
+// unreachable, and survives a dbus-daemon restart.
+type SystemdUnit struct {
+	Name           string
+	RestartTimeout time.Duration
+	ReadyTimeout   time.Duration
+	// ReadyURL is cloudflared's /ready; "" checks only ActiveState.
+	ReadyURL string
+
+	mu     sync.Mutex
+	client *systemd.Client
+	http   *http.Client
+}
+
+func (u *SystemdUnit) conn(ctx context.Context) (*systemd.Client, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.client != nil {
+		return u.client, nil
+	}
+	c, err := systemd.Dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to systemd: %w", err)
+	}
+	u.client = c
+	return c, nil
+}
+
+// Close releases the bus connection.
+func (u *SystemdUnit) Close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.client != nil {
+		u.client.Close()
+		u.client = nil
+	}
+}
+
+// Restart implements apply.Unit.
+func (u *SystemdUnit) Restart(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, u.RestartTimeout)
+	defer cancel()
+	c, err := u.conn(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Restart(ctx, u.Name)
+}
+
+// Verify implements apply.Unit: the unit is active and, when ReadyURL is set, cloudflared reports
+// at least one connection to Cloudflare's edge.
+func (u *SystemdUnit) Verify(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, u.ReadyTimeout)
+	defer cancel()
+	c, err := u.conn(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WaitActive(ctx, u.Name); err != nil {
+		return err
+	}
+	if u.ReadyURL == "" {
+		return nil
+	}
+	var last error
+	for {
+		n, err := u.ready(ctx)
+		if err == nil && n > 0 {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s reports no ready connections", u.ReadyURL)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cloudflared not ready within %s: %w", u.ReadyTimeout, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// ready asks cloudflared's /ready how many edge connections it holds.
+func (u *SystemdUnit) ready(ctx context.Context) (int, error) {
+	u.mu.Lock()
+	if u.http == nil {
+		u.http = &http.Client{Timeout: 2 * time.Second}
+	}
+	hc := u.http
+	u.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.ReadyURL, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		ReadyConnections int `json:"readyConnections"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body); err != nil && resp.StatusCode == http.StatusOK {
+		return 0, fmt.Errorf("%s: %w", u.ReadyURL, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body.ReadyConnections, fmt.Errorf("%s answered %s", u.ReadyURL, resp.Status)
+	}
+	return body.ReadyConnections, nil
+}
+
+// State implements UnitControl.
+func (u *SystemdUnit) State(ctx context.Context) (UnitState, error) {
+	c, err := u.conn(ctx)
+	if err != nil {
+		return UnitState{}, err
+	}
+	s, err := c.Unit(ctx, u.Name)
+	if err != nil {
+		return UnitState{}, err
+	}
+	st := UnitState{ActiveState: s.ActiveState, SubState: s.SubState, NRestarts: s.NRestarts, LastRestart: s.ActiveEnter}
+	if u.ReadyURL != "" {
+		st.ReadyConnections, _ = u.ready(ctx)
+	}
+	return st, nil
+}
+
+// CloudflaredCheck validates a config file with cloudflared itself. cloudflared exits 0 on
+// unknown keys and only warns, so a warning about unused keys is a failure too (DESIGN §7.2).
+func CloudflaredCheck(bin string) func(ctx context.Context, path string) error {
+	return func(ctx context.Context, path string) error {
+		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		var out bytes.Buffer
+		cmd := exec.CommandContext(ctx, bin, "tunnel", "--config", path, "ingress", "validate")
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		text := strings.TrimSpace(out.String())
+		if len(text) > 2000 {
+			text = text[:2000]
+		}
+		if err != nil {
+			return fmt.Errorf("cloudflared ingress validate: %v: %s", err, text)
+		}
+		if strings.Contains(strings.ToLower(text), "unused keys") {
+			return fmt.Errorf("cloudflared ingress validate: %s", text)
+		}
+		return nil
+	}
+}

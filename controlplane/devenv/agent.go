@@ -1,0 +1,148 @@
+package devenv
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jeturing/sajet-domains/agent"
+	"github.com/jeturing/sajet-domains/agent/config"
+	"github.com/jeturing/sajet-domains/controlplane/api"
+	"github.com/jeturing/sajet-domains/controlplane/store"
+)
+
+// The local agent's identity. The tunnel ID is a fixed, obviously fake UUID: dev never talks to
+// Cloudflare.
+const (
+	devTunnel   = "dev-tunnel"
+	devTunnelID = "00000000-0000-4000-8000-00000000de0f"
+	devAgent    = "dev-agent"
+)
+
+// devBase is the operator's base file the local agent renders on: what a real tunnel host has,
+// with a placeholder credentials path.
+const devBase = `# Base file of the dev tunnel: the agent renders config.yml from this plus the managed rules.
+# Edit it (add your own rules above the catch-all) and watch config.yml follow.
+tunnel: ` + devTunnelID + `
+credentials-file: /etc/cloudflared/` + devTunnelID + `.json
+ingress:
+  - service: http_status:404
+`
+
+// localAgent holds what the dev stack needs to start its agent once the gateway listens.
+type localAgent struct {
+	dir      string // <dev>/cloudflared
+	stateDir string
+	token    string
+	certPEM  []byte
+	tunnelID int64
+}
+
+// prepareAgent creates the TLS material, the tunnel, the agent and its base file.
+func prepareAgent(ctx context.Context, st *store.Store, dir string) (*localAgent, string, string, error) {
+	certFile, keyFile, certPEM, err := ensureCertificate(filepath.Join(dir, "tls"))
+	if err != nil {
+		return nil, "", "", err
+	}
+	secret, hash := api.NewAgentToken()
+	a, err := st.EnsureLocalAgent(ctx, "dev", devTunnel, devTunnelID, devAgent, hash)
+	if err != nil {
+		return nil, "", "", err
+	}
+	la := &localAgent{dir: filepath.Join(dir, "cloudflared"), stateDir: filepath.Join(dir, "agent-state"), token: secret,
+		certPEM: certPEM, tunnelID: a.TunnelID}
+	if err := os.MkdirAll(la.dir, 0o755); err != nil {
+		return nil, "", "", err
+	}
+	base := filepath.Join(la.dir, "base.yml")
+	if _, err := os.Stat(base); errors.Is(err, fs.ErrNotExist) {
+		if err := os.WriteFile(base, []byte(devBase), 0o644); err != nil {
+			return nil, "", "", err
+		}
+	}
+	return la, certFile, keyFile, nil
+}
+
+// run starts the agent against the gateway at addr, rendering only (no cloudflared restart).
+func (la *localAgent) run(ctx context.Context, addr string, logger *slog.Logger) error {
+	block, _ := pem.Decode(la.certPEM)
+	sum := sha256.Sum256(block.Bytes)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`control_plane: %q
+token: %q
+tunnel: %s
+name: %s
+fingerprint: %s
+base_config: %q
+config_path: %q
+unit: ""
+health_addr: "off"
+state_dir: %q
+status_interval: 5s
+`, addr, la.token, devTunnel, devAgent, hex.EncodeToString(sum[:]), filepath.Join(la.dir, "base.yml"),
+		filepath.Join(la.dir, "config.yml"), la.stateDir)))
+	if err != nil {
+		return fmt.Errorf("local agent config: %w", err)
+	}
+	a, err := agent.New(ctx, cfg, agent.Options{Build: "dev", Logger: logger.With("component", "agent")})
+	if err != nil {
+		return fmt.Errorf("local agent: %w", err)
+	}
+	go func() {
+		if err := a.Run(ctx); err != nil {
+			logger.Error("local agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// ensureCertificate keeps a self-signed certificate for the local gateway under dir, valid for
+// ten years: dev state outlives many runs.
+func ensureCertificate(dir string) (certFile, keyFile string, certPEM []byte, err error) {
+	certFile, keyFile = filepath.Join(dir, "gateway.crt"), filepath.Join(dir, "gateway.key")
+	if data, err := os.ReadFile(certFile); err == nil {
+		if _, err := os.Stat(keyFile); err == nil {
+			return certFile, keyFile, data, nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "sajet dev gateway"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", "", nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", nil, err
+	}
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return "", "", nil, err
+	}
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		return "", "", nil, err
+	}
+	return certFile, keyFile, certPEM, nil
+}
