@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
@@ -134,6 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Ready != nil {
 		cfg.Ready(apiURL)
 	}
+	notifySystemd(ctx, logger)
 
 	select {
 	case err := <-errc:
@@ -221,4 +223,30 @@ func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, cfg 
 		cfg.AgentListening(ln.Addr().String())
 	}
 	return nil
+}
+
+// notifySystemd tells systemd (Type=notify) that the control plane serves, and pings its watchdog
+// while the process runs. Outside systemd both are no-ops. The watchdog deliberately ignores the
+// database: restarting the control plane does not fix a database outage, and /readyz reports it.
+func notifySystemd(ctx context.Context, logger *slog.Logger) {
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		logger.Warn("sd_notify READY", "err", err)
+	}
+	interval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil || interval == 0 {
+		return
+	}
+	go func() {
+		t := time.NewTicker(interval / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+				return
+			case <-t.C:
+				_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			}
+		}
+	}()
 }
