@@ -37,7 +37,11 @@ type fakeCP struct {
 
 func startFakeCP(t *testing.T) *fakeCP {
 	t.Helper()
-	cert := gatewaytest.Certificate(t)
+	return startFakeCPWith(t, gatewaytest.Certificate(t))
+}
+
+func startFakeCPWith(t *testing.T, cert tls.Certificate) *fakeCP {
+	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	if err != nil {
 		t.Fatal(err)
@@ -480,4 +484,42 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+func TestTLSTrust(t *testing.T) {
+	certFile, keyFile := gatewaytest.CertificateFiles(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("CA file", func(t *testing.T) {
+		cp := startFakeCPWith(t, cert)
+		h := startAgent(t, cp, func(c *config.Config) { c.Fingerprint, c.CAFile = "", certFile })
+		<-cp.hellos
+		waitFor(t, 10*time.Second, func() bool { return h.a.link.State().Connected })
+	})
+	t.Run("wrong pin", func(t *testing.T) {
+		cp := startFakeCPWith(t, cert)
+		h := startAgent(t, cp, func(c *config.Config) { c.Fingerprint = strings.Repeat("00", 32) })
+		waitFor(t, 10*time.Second, func() bool {
+			return strings.Contains(h.a.link.State().LastError, "does not match the pinned fingerprint")
+		})
+		select {
+		case <-cp.hellos:
+			t.Fatal("the agent sent its hello (and token) to a server whose certificate does not match the pin")
+		default:
+		}
+	})
+	t.Run("CA that did not sign the server", func(t *testing.T) {
+		cp := startFakeCP(t) // another certificate
+		h := startAgent(t, cp, func(c *config.Config) { c.Fingerprint, c.CAFile = "", certFile })
+		waitFor(t, 10*time.Second, func() bool {
+			return strings.Contains(h.a.link.State().LastError, "certificate")
+		})
+		select {
+		case <-cp.hellos:
+			t.Fatal("hello sent over an unverified connection")
+		default:
+		}
+	})
 }

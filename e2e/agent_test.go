@@ -172,6 +172,15 @@ func TestRestartOutcomesOverDBus(t *testing.T) {
 			if st.Config.LastError == nil || st.Config.LastError.Stage != tc.stage {
 				t.Errorf("/status last_error = %+v, want stage %s", st.Config.LastError, tc.stage)
 			}
+			var agents struct {
+				Items []struct {
+					LastError *string `json:"last_error"`
+				} `json:"items"`
+			}
+			s.cp.call(t, "GET", "/api/agents", "", &agents)
+			if len(agents.Items) != 1 || agents.Items[0].LastError == nil || !strings.HasPrefix(*agents.Items[0].LastError, tc.stage+":") {
+				t.Errorf("GET /api/agents does not show the NACK at %s: %+v", tc.stage, agents.Items)
+			}
 			// Remove the refused domain so the next case starts from a good state.
 			s.cp.call(t, "DELETE", "/api/domains/"+host, "", nil)
 			eventually(t, 30*time.Second, func() string {
@@ -301,5 +310,30 @@ func TestWrongTokenIsRefused(t *testing.T) {
 	}
 	if c := s.node.config(t); c != baseFile {
 		t.Error("a refused agent changed config.yml")
+	}
+}
+
+// Two control-plane replicas on one database: the agent holds its session with replica B, and a
+// domain created through replica A reaches it (LISTEN/NOTIFY across processes).
+func TestChangeThroughOneReplicaReachesAgentOnAnother(t *testing.T) {
+	t.Parallel()
+	_, dbURL := storetest.NewDBURL(t)
+	certFile, keyFile := gatewaytest.CertificateFiles(t)
+	a := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	token := a.seed(t)
+	b := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	n := newNode(t, b, token) // the agent dials replica B only
+	n.startAgent(t)
+	eventually(t, 10*time.Second, func() string {
+		if !n.status(t).ControlPlane.Connected {
+			return "agent not connected to replica B"
+		}
+		return ""
+	})
+	a.createDomain(t, "www.impulse-max.com")
+	s := &stack{cp: a, node: n}
+	s.waitConfigured(t, "www.impulse-max.com")
+	if c := n.config(t); !strings.Contains(c, "hostname: www.impulse-max.com") {
+		t.Errorf("config.yml lacks the domain created through replica A:\n%s", c)
 	}
 }

@@ -128,6 +128,27 @@ func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 	if res.StatusCode != 201 {
 		t.Fatalf("create customer in dev: %d", res.StatusCode)
 	}
+	// The local agent renders a created domain into ./.dev/cloudflared/config.yml.
+	for _, c := range []struct{ path, body string }{
+		{"/api/tenant-deployments", `{"customer_id":1,"name":"odoo","tunnel_id":1,"backend_url":"http://127.0.0.1:8069"}`},
+		{"/api/domains", `{"external_domain":"www.impulse-max.com","customer_id":1,"tenant_deployment_id":1}`},
+	} {
+		if res := call(t, "POST", apiURL+c.path, token, c.body); res.StatusCode != 201 {
+			t.Fatalf("POST %s in dev: %d", c.path, res.StatusCode)
+		}
+	}
+	configPath := filepath.Join(dir, "cloudflared", "config.yml")
+	var rendered string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(configPath)
+		if rendered = string(b); strings.Contains(rendered, "hostname: www.impulse-max.com") && strings.Contains(rendered, "hostname: impulse-max.sajet.us") {
+			break
+		}
+	}
+	if !strings.Contains(rendered, "hostname: www.impulse-max.com\n    service: http://127.0.0.1:8069") ||
+		!strings.Contains(rendered, "hostname: impulse-max.sajet.us") || !strings.Contains(rendered, "http_status:404") {
+		t.Errorf("dev's local agent did not render the domain into %s:\n%s", configPath, rendered)
+	}
 	stop(t, cmd)
 	if _, err := os.Stat(filepath.Join(dir, "postgres", "data", "postmaster.pid")); !os.IsNotExist(err) {
 		t.Errorf("postmaster.pid still present after Ctrl-C (err=%v): PostgreSQL was not stopped", err)
