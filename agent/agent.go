@@ -215,7 +215,9 @@ func (a *Agent) serve(ctx context.Context, queue []request) []request {
 	applied := a.applier.Applied().Version
 	var res apply.Result
 	if protocol.Classify(applied, newest.d).Applies() {
-		res = a.applier.Apply(ctx, newest.d.Version, newest.d.Rules)
+		// An apply that started runs to its end (its restart and verify have their own
+		// timeouts): stopping the agent halfway would leave cloudflared on an unverified config.
+		res = a.applier.Apply(context.WithoutCancel(ctx), newest.d.Version, newest.d.Rules)
 		a.recordApply(res)
 		if res.OK {
 			a.log.Info("applied", "version", res.Version, "sha256", res.SHA256, "written", res.Written,
@@ -270,7 +272,7 @@ func (a *Agent) ackWithoutApply(d protocol.Desired) protocol.Ack {
 }
 
 func (a *Agent) reconcile(ctx context.Context) {
-	res, changed := a.applier.Reconcile(ctx)
+	res, changed := a.applier.Reconcile(context.WithoutCancel(ctx))
 	if !changed {
 		return
 	}
@@ -306,7 +308,13 @@ func (a *Agent) Desired(ctx context.Context, d protocol.Desired) protocol.Ack {
 	}
 	// The apply runs to its end even if the session drops; the answer then goes nowhere, and
 	// the next hello reports the result.
-	return <-r.reply
+	select {
+	case ack := <-r.reply:
+		return ack
+	case <-ctx.Done():
+		return protocol.Ack{Nonce: d.Nonce, Version: d.Version, Stage: protocol.StageWrite, Error: "session ended before the apply finished",
+			AppliedVersion: a.applier.Applied().Version}
+	}
 }
 
 // Status implements link.Handler.

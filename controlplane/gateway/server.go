@@ -34,7 +34,10 @@ type Server struct {
 	Failures *authlimit.Limiter
 
 	mu       sync.Mutex
-	sessions map[int64]*session // by agent id: the newest session of an agent wins
+	sessions map[int64]*session           // by agent id: the newest session of an agent wins
+	byTunnel map[int64]map[int64]*session // tunnel id → agent id → session, for notifications
+
+	loader desiredLoader
 }
 
 type session struct {
@@ -64,6 +67,8 @@ func (s *Server) logger() *slog.Logger {
 
 // Serve accepts connections until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.loader.store = s.Store
+	s.loader.start(ctx)
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		conn, err := ln.Accept()
@@ -224,11 +229,16 @@ func (s *Server) register(sess *session) {
 	defer s.mu.Unlock()
 	if s.sessions == nil {
 		s.sessions = map[int64]*session{}
+		s.byTunnel = map[int64]map[int64]*session{}
 	}
 	if old := s.sessions[sess.agent.ID]; old != nil {
 		old.ys.Close() // the newest session of an agent wins
 	}
 	s.sessions[sess.agent.ID] = sess
+	if s.byTunnel[sess.agent.TunnelID] == nil {
+		s.byTunnel[sess.agent.TunnelID] = map[int64]*session{}
+	}
+	s.byTunnel[sess.agent.TunnelID][sess.agent.ID] = sess
 }
 
 func (s *Server) unregister(sess *session) {
@@ -236,31 +246,41 @@ func (s *Server) unregister(sess *session) {
 	defer s.mu.Unlock()
 	if s.sessions[sess.agent.ID] == sess {
 		delete(s.sessions, sess.agent.ID)
+		delete(s.byTunnel[sess.agent.TunnelID], sess.agent.ID)
+		if len(s.byTunnel[sess.agent.TunnelID]) == 0 {
+			delete(s.byTunnel, sess.agent.TunnelID)
+		}
 	}
 }
 
 // Tunnel implements Changes: sessions of that tunnel re-check their desired state.
-func (s *Server) Tunnel(id int64) { s.kickWhere(func(a store.Agent) bool { return a.TunnelID == id }) }
+func (s *Server) Tunnel(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.byTunnel[id] {
+		sess.poke()
+	}
+}
 
 // All implements Changes: every session re-checks.
-func (s *Server) All() { s.kickWhere(func(store.Agent) bool { return true }) }
-
-func (s *Server) kickWhere(match func(store.Agent) bool) {
+func (s *Server) All() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sess := range s.sessions {
-		if match(sess.agent) {
-			select {
-			case sess.kick <- struct{}{}:
-			default: // a push is already due: coalesced
-			}
-		}
+		sess.poke()
+	}
+}
+
+func (sess *session) poke() {
+	select {
+	case sess.kick <- struct{}{}:
+	default: // a push is already due: coalesced
 	}
 }
 
 // push sends the tunnel's desired state if the agent does not run it and has not refused it.
 func (s *Server) push(ctx context.Context, sess *session) error {
-	d, err := s.Store.GetDesiredIngress(ctx, sess.agent.TunnelID)
+	d, err := s.loader.get(ctx, sess.agent.TunnelID)
 	if err != nil {
 		return err
 	}

@@ -33,31 +33,50 @@ const inIngress = `d.deleting_at IS NULL AND td.tunnel_id IS NOT NULL AND td.bac
 
 // GetDesiredIngress computes a tunnel's desired ingress from the database.
 func (s *Store) GetDesiredIngress(ctx context.Context, tunnelID int64) (DesiredIngress, error) {
-	out := DesiredIngress{TunnelID: tunnelID}
+	m, err := s.GetDesiredIngressMany(ctx, []int64{tunnelID})
+	if err != nil {
+		return DesiredIngress{}, err
+	}
+	d, ok := m[tunnelID]
+	if !ok {
+		return DesiredIngress{}, fmt.Errorf("desired ingress of tunnel %d: %w", tunnelID, ErrNotFound)
+	}
+	return d, nil
+}
+
+// GetDesiredIngressMany computes the desired ingress of several tunnels in one snapshot (the
+// gateway batches the tunnels whose agents need a push: a change to every tunnel costs a few
+// queries, not one transaction per tunnel). Tunnels that do not exist are absent from the map.
+func (s *Store) GetDesiredIngressMany(ctx context.Context, tunnelIDs []int64) (map[int64]DesiredIngress, error) {
+	out := make(map[int64]DesiredIngress, len(tunnelIDs))
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT config_version FROM tunnels WHERE id = $1`, tunnelID).Scan(&out.Version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+		rows, _ := tx.Query(ctx, `SELECT id, config_version FROM tunnels WHERE id = ANY($1)`, tunnelIDs)
+		var id, version int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &version}, func() error {
+			out[id] = DesiredIngress{TunnelID: id, Version: version, Rules: []IngressRule{}}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("read tunnels: %w", err)
 		}
-		if err != nil {
-			return fmt.Errorf("read tunnel %d: %w", tunnelID, err)
-		}
-		rows, _ := tx.Query(ctx, `SELECT d.id, h.hostname, td.backend_url
+		rows, _ = tx.Query(ctx, `SELECT td.tunnel_id, d.id, h.hostname, td.backend_url
 			FROM custom_domains d
 			JOIN customers c ON c.id = d.customer_id
 			JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
 			CROSS JOIN LATERAL (VALUES (d.sajet_full_domain::text), (d.external_domain::text)) AS h(hostname)
-			WHERE td.tunnel_id = $1 AND `+inIngress+`
-			ORDER BY h.hostname COLLATE "C"`, tunnelID)
-		out.Rules, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (IngressRule, error) {
-			var rule IngressRule
-			err := r.Scan(&rule.DomainID, &rule.Hostname, &rule.Service)
-			return rule, err
+			WHERE td.tunnel_id = ANY($1) AND `+inIngress+`
+			ORDER BY td.tunnel_id, h.hostname COLLATE "C"`, tunnelIDs)
+		var tunnel int64
+		var rule IngressRule
+		_, err := pgx.ForEachRow(rows, []any{&tunnel, &rule.DomainID, &rule.Hostname, &rule.Service}, func() error {
+			d := out[tunnel]
+			d.Rules = append(d.Rules, rule)
+			out[tunnel] = d
+			return nil
 		})
 		return err
 	})
 	if err != nil {
-		return DesiredIngress{}, fmt.Errorf("desired ingress of tunnel %d: %w", tunnelID, err)
+		return nil, fmt.Errorf("desired ingress of %d tunnels: %w", len(tunnelIDs), err)
 	}
 	return out, nil
 }
