@@ -250,7 +250,7 @@ func BenchmarkThousandAgents(b *testing.B) {
 		slices.Sort(lat)
 		printJSON(b, map[string]any{"bench": "thousand_agents", "agents": agents,
 			"bulk_change_commit_to_all_received_ms": ms(bulkLast.Sub(bulkCommit)),
-			"cp_rss_mb_before_agents": rss0 / 1024, "cp_rss_mb_connected": rssConnected / 1024, "cp_rss_mb_after_change": rss / 1024, "cp_peak_rss_mb": peak / 1024,
+			"cp_rss_mb_before_agents":               rss0 / 1024, "cp_rss_mb_connected": rssConnected / 1024, "cp_rss_mb_after_change": rss / 1024, "cp_peak_rss_mb": peak / 1024,
 			"creates_s": lastCommit.Sub(start).Seconds(), "first_create_to_all_received_s": lastRecv.Sub(start).Seconds(),
 			"last_commit_to_all_received_ms": ms(lastRecv.Sub(lastCommit)),
 			"per_change_p50_ms":              ms(percentile(lat, 0.5)), "per_change_p99_ms": ms(percentile(lat, 0.99)), "per_change_max_ms": ms(lat[len(lat)-1])})
