@@ -144,6 +144,21 @@ func (u *SystemdUnit) State(ctx context.Context) (UnitState, error) {
 	return st, nil
 }
 
+// ActiveSince implements apply.StartTimer: when the unit last entered the active state.
+func (u *SystemdUnit) ActiveSince(ctx context.Context) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := u.conn(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	s, err := c.Unit(ctx, u.Name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return s.ActiveEnter, nil
+}
+
 // CloudflaredCheck validates a config file with cloudflared itself. cloudflared exits 0 on
 // unknown keys and only warns, so a warning about unused keys is a failure too (DESIGN §7.2).
 func CloudflaredCheck(bin string) func(ctx context.Context, path string) error {

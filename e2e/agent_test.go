@@ -274,6 +274,7 @@ func TestDriftIsRevertedAndBaseEditsRendered(t *testing.T) {
 	s.cp.createDomain(t, "www.impulse-max.com")
 	s.waitConfigured(t, "www.impulse-max.com")
 	ours := s.node.config(t)
+	restarts := s.node.systemd.Restarts("cloudflared.service")
 
 	writeFile(t, s.node.configPath, strings.Replace(ours, "http://10.10.10.105:8069", "http://evil.example:80", 1))
 	eventually(t, 10*time.Second, func() string {
@@ -285,6 +286,10 @@ func TestDriftIsRevertedAndBaseEditsRendered(t *testing.T) {
 		}
 		return ""
 	})
+	// cloudflared has not started since it was verified on our config: it never read the edit.
+	if got := s.node.systemd.Restarts("cloudflared.service"); got != restarts {
+		t.Errorf("reverting a hand edit restarted cloudflared %d times; it still runs our config", got-restarts)
+	}
 
 	writeFile(t, s.node.basePath, strings.Replace(baseFile, "  - service: http_status:404",
 		"  - hostname: grafana.sajet.us\n    service: http://127.0.0.1:3000\n  - service: http_status:404", 1))

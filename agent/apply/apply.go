@@ -45,6 +45,14 @@ type State struct {
 	SHA256    string          `json:"sha256"`
 	AppliedAt time.Time       `json:"applied_at"`
 	Rules     []protocol.Rule `json:"rules"`
+	// VerifiedAt is when the unit was last verified running this config (zero: never, or no
+	// unit). If the unit has not started since, it still runs this config whatever the file says.
+	VerifiedAt time.Time `json:"verified_at,omitzero"`
+}
+
+// StartTimer is implemented by units that know when they last entered the running state.
+type StartTimer interface {
+	ActiveSince(ctx context.Context) (time.Time, error)
 }
 
 // pending is written before config.yml is replaced and removed once the apply is settled.
@@ -213,13 +221,44 @@ func (a *Applier) Reconcile(ctx context.Context) (res Result, changed bool) {
 		a.logger().Warn("config.yml changed behind the agent's back; restoring it", "path", a.ConfigPath,
 			"expected_sha256", a.state.SHA256, "found_sha256", disk)
 	}
-	out, _, err := a.render(a.state.Rules)
-	if err == nil && hashOf(out) == disk {
+	out, sha, err := a.render(a.state.Rules)
+	if err == nil && sha == disk {
 		return Result{Version: a.state.Version, OK: true, SHA256: disk}, false
+	}
+	if err == nil && sha == a.state.SHA256 && a.unitStillRunsApplied(ctx) {
+		// Only config.yml was edited, and cloudflared has not started since it was verified on
+		// our config: it still runs ours. Restoring the file is enough; a restart would drop the
+		// tunnel's connections for nothing.
+		start := time.Now()
+		res = Result{Version: a.state.Version, OK: true, SHA256: sha, Written: true}
+		if werr := writeFileAtomic(a.ConfigPath, out, a.configMode()); werr != nil {
+			res = fail(start, a.state.Version, protocol.StageWrite, fmt.Errorf("restore %s: %w", a.ConfigPath, werr), disk)
+		}
+		res.Duration, res.At = time.Since(start), time.Now()
+		a.last = &res
+		return res, true
 	}
 	res = a.apply(ctx, a.state)
 	a.last = &res
 	return res, true
+}
+
+// unitStillRunsApplied reports whether the unit has certainly not started since it was verified
+// running the applied config.
+func (a *Applier) unitStillRunsApplied(ctx context.Context) bool {
+	st, ok := a.Unit.(StartTimer)
+	if !ok || a.state.VerifiedAt.IsZero() {
+		return a.Unit == nil // render-only: nothing to restart anyway
+	}
+	since, err := st.ActiveSince(ctx)
+	return err == nil && !since.IsZero() && !since.After(a.state.VerifiedAt)
+}
+
+func (a *Applier) configMode() os.FileMode {
+	if fi, err := os.Stat(a.ConfigPath); err == nil {
+		return fi.Mode().Perm()
+	}
+	return 0o644
 }
 
 // render reads the base file and renders it with rules.
@@ -264,6 +303,7 @@ func (a *Applier) apply(ctx context.Context, want State) Result {
 		return fail(start, want.Version, protocol.StageValidate, err, prevSHA)
 	}
 	want.SHA256 = sha
+	want.VerifiedAt = a.state.VerifiedAt
 	if sha == prevSHA {
 		// Same bytes as on disk: no write, no restart.
 		want.AppliedAt = time.Now().UTC()
@@ -274,10 +314,7 @@ func (a *Applier) apply(ctx context.Context, want State) Result {
 	}
 
 	// 2. Validate the complete file the way cloudflared will read it.
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(a.ConfigPath); err == nil {
-		mode = fi.Mode().Perm()
-	}
+	mode := a.configMode()
 	tmp, err := writeTemp(filepath.Dir(a.ConfigPath), filepath.Base(a.ConfigPath), out, mode)
 	if err != nil {
 		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("write temp file: %w", err), prevSHA)
@@ -316,6 +353,9 @@ func (a *Applier) settle(ctx context.Context, start time.Time, p pending, recove
 	stage, err := a.restart(ctx)
 	if err == nil {
 		p.AppliedAt = time.Now().UTC()
+		if a.Unit != nil {
+			p.VerifiedAt = p.AppliedAt
+		}
 		if err = a.commit(p.State); err != nil {
 			stage = protocol.StageWrite
 		}
@@ -416,11 +456,7 @@ func (a *Applier) rollback(ctx context.Context, p pending) error {
 	case lg == nil:
 		return errors.New("no last-good copy to restore")
 	default:
-		mode := os.FileMode(0o644)
-		if fi, err := os.Stat(a.ConfigPath); err == nil {
-			mode = fi.Mode().Perm()
-		}
-		if err := writeFileAtomic(a.ConfigPath, lg, mode); err != nil {
+		if err := writeFileAtomic(a.ConfigPath, lg, a.configMode()); err != nil {
 			return fmt.Errorf("restore last-good copy: %w", err)
 		}
 	}

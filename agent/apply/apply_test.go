@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jeturing/sajet-domains/shared/ingress"
 	"github.com/jeturing/sajet-domains/shared/protocol"
@@ -371,5 +372,46 @@ func TestReconcileRevertsDriftAndRendersBaseChanges(t *testing.T) {
 	r, _ = e.a.Reconcile(context.Background())
 	if r.OK || r.Stage != protocol.StageValidate || e.config(t) != before {
 		t.Errorf("broken base: %+v; config must stay", r)
+	}
+}
+
+// startTimedUnit also says when the unit last started.
+type startTimedUnit struct {
+	*fakeUnit
+	since time.Time
+}
+
+func (u *startTimedUnit) ActiveSince(context.Context) (time.Time, error) { return u.since, nil }
+
+func TestDriftRevertRestartsOnlyIfTheUnitStartedSince(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		startedAfter bool
+		wantRestarts int
+	}{
+		{"unit still runs our config", false, 1},
+		{"unit restarted after our apply", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, operatorFile)
+			u := &startTimedUnit{fakeUnit: e.unit}
+			e.a.Unit = u
+			u.since = time.Now()
+			if res := e.a.Apply(context.Background(), 1, rules("a.example.com")); !res.OK {
+				t.Fatal(res)
+			}
+			ours := e.config(t)
+			if tc.startedAfter {
+				u.since = time.Now().Add(time.Second)
+			}
+			mustWrite(t, filepath.Join(e.dir, "config.yml"), ours+"# hand edit\n")
+			res, changed := e.a.Reconcile(context.Background())
+			if !changed || !res.OK || e.config(t) != ours {
+				t.Fatalf("drift not reverted: %+v", res)
+			}
+			if got := e.unit.restarts(); got != tc.wantRestarts {
+				t.Errorf("restarts = %d, want %d", got, tc.wantRestarts)
+			}
+		})
 	}
 }
