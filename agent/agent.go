@@ -141,6 +141,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Read the unit's state before the first status report leaves (bounded by refreshUnit's
+	// own timeout), so the control plane never shows an unknown cloudflared state.
+	a.refreshUnit(ctx)
 	wg.Add(2)
 	go func() { defer wg.Done(); a.link.Run(ctx) }()
 	go func() { defer wg.Done(); a.pollUnit(ctx) }()
@@ -342,12 +345,12 @@ func (a *Agent) pollUnit(ctx context.Context) {
 	t := time.NewTicker(a.cfg.StatusInterval)
 	defer t.Stop()
 	for {
-		a.refreshUnit(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		a.refreshUnit(ctx)
 	}
 }
 
