@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,6 +96,18 @@ func TestDomainLifecycleReachesCloudflaredConfig(t *testing.T) {
 		}
 		return ""
 	})
+
+	res, err := http.Get(s.cp.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"sajet_gateway_sessions 1", `sajet_gateway_push_duration_seconds_count{result="ack"}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("control plane /metrics lacks %s", want)
+		}
+	}
 
 	if code := s.cp.call(t, "DELETE", "/api/domains/www.impulse-max.com", "", nil); code != 204 {
 		t.Fatalf("delete: %d", code)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
@@ -112,7 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 		logger.Warn("cloudflare provider disabled (no --cloudflare-api-token/--cloudflare-zone-id): records are not created and domains say so")
 	}
 	handler := g.api
-	if err := startGateway(ctx, pool, g.store, cfg, logger); err != nil {
+	if err := startGateway(ctx, pool, g.store, g.metrics, cfg, logger); err != nil {
 		return err
 	}
 
@@ -151,9 +152,10 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type graph struct {
-	store *store.Store
-	api   http.Handler
-	prov  *provisioning.Provisioner // nil: provider disabled
+	store   *store.Store
+	api     http.Handler
+	metrics prometheus.Registerer     // the API's /metrics registry
+	prov    *provisioning.Provisioner // nil: provider disabled
 }
 
 // build wires the control plane's parts on pool.
@@ -191,13 +193,14 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
 		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
 	}, logger)
-	g.api = api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version})
+	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version})
+	g.api, g.metrics = apiServer, apiServer.Registry()
 	return g, nil
 }
 
 // startGateway serves edge agents on cfg.AgentAddr (TLS 1.3) and follows tunnel changes, until
 // ctx ends. Without a certificate the gateway is off and says so.
-func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, cfg Config, logger *slog.Logger) error {
+func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, reg prometheus.Registerer, cfg Config, logger *slog.Logger) error {
 	if cfg.AgentTLSCert == "" || cfg.AgentTLSKey == "" {
 		logger.Warn("agent gateway disabled: give --agent-tls-cert and --agent-tls-key to accept edge agents")
 		return nil
@@ -211,6 +214,7 @@ func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, cfg 
 		return fmt.Errorf("listen for agents on %s: %w", cfg.AgentAddr, err)
 	}
 	srv := &gateway.Server{Store: st, Logger: logger}
+	reg.MustRegister(srv.Collectors()...)
 	go func() {
 		if err := srv.Serve(ctx, ln); err != nil {
 			logger.Error("agent gateway stopped", "err", err)

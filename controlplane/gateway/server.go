@@ -37,7 +37,8 @@ type Server struct {
 	sessions map[int64]*session           // by agent id: the newest session of an agent wins
 	byTunnel map[int64]map[int64]*session // tunnel id → agent id → session, for notifications
 
-	loader desiredLoader
+	loader  desiredLoader
+	metrics metrics
 }
 
 type session struct {
@@ -113,6 +114,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}
 	addr := authlimit.Key(conn.RemoteAddr().String())
 	if wait := s.failures().Blocked(addr, time.Now()); wait > 0 {
+		s.metrics.refused(protocol.CodeRateLimited)
 		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeRateLimited,
 			Message: fmt.Sprintf("too many failed handshakes from this address; retry in %s", wait.Round(time.Second))})
 		stream.Close()
@@ -122,6 +124,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	sess, err := s.handshake(ctx, stream, conn.RemoteAddr().String())
 	stream.Close()
 	if err != nil {
+		s.metrics.refused(refusalCode(err))
 		s.failures().Fail(addr, time.Now())
 		s.logger().Warn("agent refused", "remote", conn.RemoteAddr().String(), "err", err)
 		linger(ys)
@@ -159,20 +162,26 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 
 // handshake reads hello, checks version and token, and answers welcome or error.
 func (s *Server) handshake(ctx context.Context, stream net.Conn, remote string) (*session, error) {
+	// refuse answers the agent with e and returns it as the handshake's error.
+	refuse := func(e protocol.Error) (*session, error) {
+		_ = protocol.WriteMessage(stream, e)
+		return nil, &e
+	}
 	msg, err := protocol.ReadMessage(stream, 64<<10)
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
-		_ = protocol.WriteMessage(stream, *perr)
-		return nil, err
+		return refuse(*perr)
 	}
 	if err != nil {
-		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()})
-		return nil, err
+		msg := err.Error()
+		if len(msg) > 1000 {
+			msg = msg[:1000]
+		}
+		return refuse(protocol.Error{Code: protocol.CodeBadRequest, Message: msg})
 	}
 	hello, ok := msg.(protocol.Hello)
 	if !ok {
-		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeBadRequest, Message: "the first message must be hello"})
-		return nil, fmt.Errorf("first message %s", msg.MessageType())
+		return refuse(protocol.Error{Code: protocol.CodeBadRequest, Message: "the first message must be hello, not " + msg.MessageType()})
 	}
 	if err := protocol.CheckVersion(hello.ProtocolVersion); err != nil {
 		if errors.As(err, &perr) {
@@ -183,16 +192,14 @@ func (s *Server) handshake(ctx context.Context, stream net.Conn, remote string) 
 	sum := sha256.Sum256([]byte(hello.Token))
 	agent, err := s.Store.AgentByToken(ctx, sum[:])
 	if errors.Is(err, store.ErrNotFound) {
-		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeUnauthorized, Message: "unknown or revoked agent token"})
-		return nil, errors.New("bad agent token")
+		return refuse(protocol.Error{Code: protocol.CodeUnauthorized, Message: "unknown or revoked agent token"})
 	}
 	if err != nil {
 		return nil, err
 	}
 	if agent.TunnelName != hello.Tunnel {
-		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeUnknownTunnel,
+		return refuse(protocol.Error{Code: protocol.CodeUnknownTunnel,
 			Message: fmt.Sprintf("this token belongs to tunnel %q, not %q", agent.TunnelName, hello.Tunnel)})
-		return nil, fmt.Errorf("agent %s claims tunnel %q", agent.Name, hello.Tunnel)
 	}
 	epoch, err := s.Store.AgentConnected(ctx, agent.ID, hello.Applied.Version, hello.Applied.SHA256, remote)
 	if err != nil {
@@ -301,16 +308,25 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 		ackTimeout = 2 * time.Minute
 	}
 	_ = stream.SetDeadline(time.Now().Add(ackTimeout))
+	sent := time.Now()
 	if err := protocol.WriteMessage(stream, msg); err != nil {
+		s.metrics.observePush("error", time.Since(sent))
 		return err
 	}
 	reply, err := protocol.ReadMessage(stream, 64<<10)
 	if err != nil {
+		s.metrics.observePush("error", time.Since(sent))
 		return err
 	}
 	ack, ok := reply.(protocol.Ack)
 	if !ok || ack.Nonce != msg.Nonce || ack.Version != msg.Version {
+		s.metrics.observePush("error", time.Since(sent))
 		return fmt.Errorf("unexpected answer to desired version %d", msg.Version)
+	}
+	if ack.OK {
+		s.metrics.observePush("ack", time.Since(sent))
+	} else {
+		s.metrics.observePush("nack", time.Since(sent))
 	}
 	if ack.OK {
 		sess.applied = ack.Version
@@ -340,6 +356,10 @@ func (s *Server) acceptAgentStreams(ctx context.Context, sess *session) {
 				return
 			}
 			st, ok := msg.(protocol.Status)
+			if ok {
+				s.metrics.init()
+				s.metrics.statuses.Inc()
+			}
 			if !ok {
 				s.logger().Warn("unexpected message from an agent", "agent", sess.agent.Name, "type", msg.MessageType())
 				return
@@ -353,4 +373,13 @@ func (s *Server) acceptAgentStreams(ctx context.Context, sess *session) {
 			}
 		}()
 	}
+}
+
+// refusalCode is the protocol error code a refused handshake answered with, for metrics.
+func refusalCode(err error) string {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		return perr.Code
+	}
+	return "error" // the database or the connection, not the agent
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
@@ -26,6 +28,7 @@ type gw struct {
 	cust   store.Customer
 	token  string
 	agent  store.Agent
+	srv    *gateway.Server
 }
 
 func startGateway(t *testing.T) *gw {
@@ -54,7 +57,7 @@ func startGateway(t *testing.T) *gw {
 	go func() { _ = srv.Serve(runCtx, ln) }()
 	go func() { _ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: time.Hour}).Run(runCtx, srv) }()
 	t.Cleanup(cancel)
-	return &gw{addr: ln.Addr().String(), st: st, tunnel: tun, tenant: td, cust: c, token: token, agent: agent}
+	return &gw{addr: ln.Addr().String(), st: st, tunnel: tun, tenant: td, cust: c, token: token, agent: agent, srv: srv}
 }
 
 func (g *gw) insert(t *testing.T, host, sub string) store.Domain {
@@ -98,6 +101,48 @@ func TestGatewayPushesChangesAndRecordsAcks(t *testing.T) {
 		}
 		return len(as) == 1 && as[0].LastError != nil && *as[0].AppliedVersion == 1
 	})
+	metrics := gather(t, g.srv)
+	for series, want := range map[string]float64{
+		`sajet_gateway_push_duration_seconds_count{result="ack"}`:  1,
+		`sajet_gateway_push_duration_seconds_count{result="nack"}`: 1,
+		`sajet_gateway_sessions`:                                   1,
+	} {
+		if metrics[series] != want {
+			t.Errorf("%s = %v, want %v", series, metrics[series], want)
+		}
+	}
+}
+
+// gather reads the server's metrics as "name{labels}" → value.
+func gather(t *testing.T, srv *gateway.Server) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(srv.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := ""
+			for _, l := range m.GetLabel() {
+				labels += fmt.Sprintf(`%s=%q`, l.GetName(), l.GetValue())
+			}
+			if labels != "" {
+				labels = "{" + labels + "}"
+			}
+			switch {
+			case m.GetHistogram() != nil:
+				out[f.GetName()+"_count"+labels] = float64(m.GetHistogram().GetSampleCount())
+			case m.GetCounter() != nil:
+				out[f.GetName()+labels] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[f.GetName()+labels] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func TestGatewayRefusesBadHellos(t *testing.T) {
@@ -120,6 +165,12 @@ func TestGatewayRefusesBadHellos(t *testing.T) {
 				t.Errorf("reply %#v, want error %s", reply, tc.code)
 			}
 		})
+	}
+	metrics := gather(t, g.srv)
+	for _, tc := range tests {
+		if series := `sajet_gateway_refused_handshakes_total{code="` + tc.code + `"}`; metrics[series] != 1 {
+			t.Errorf("%s = %v, want 1", series, metrics[series])
+		}
 	}
 }
 
