@@ -25,6 +25,7 @@ import (
 	"github.com/jeturing/sajet-domains/agent"
 	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/agent/health"
+	"github.com/jeturing/sajet-domains/shared/ingress"
 	"github.com/jeturing/sajet-domains/internal/envflag"
 )
 
@@ -47,6 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/sajet-agent/agent.yml", "agent configuration file")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	check := fs.Bool("check", false, "check the config file and the base file it names, print what the agent would render, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(*configPath)
 	if err != nil {
 		return err
+	}
+	if *check {
+		return checkConfig(cfg, stdout)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return serve(ctx, cfg, logger)
@@ -137,4 +142,28 @@ func watchdog(ctx context.Context, a *agent.Agent, logger *slog.Logger) {
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		}
 	}
+}
+
+// checkConfig is --check: what ops run after editing agent.yml or base.yml, before restarting.
+func checkConfig(cfg *config.Config, stdout io.Writer) error {
+	if cfg.CAFile != "" {
+		if _, err := cfg.CAPool(); err != nil {
+			return err
+		}
+	}
+	data, err := os.ReadFile(cfg.BaseConfig)
+	if err != nil {
+		return fmt.Errorf("base_config: %w", err)
+	}
+	base, err := ingress.ParseBase(data)
+	if err != nil {
+		return err
+	}
+	if _, err := ingress.Render(base, nil); err != nil {
+		return fmt.Errorf("base_config %s: %w", cfg.BaseConfig, err)
+	}
+	rules := base.OperatorRules() // ends with the catch-all, added when the file has none
+	fmt.Fprintf(stdout, "agent config: ok (control plane %s, tunnel %s)\n%s: ok (%d operator rules, then catch-all %s)\n",
+		cfg.ControlPlane, cfg.Tunnel, cfg.BaseConfig, len(rules)-1, rules[len(rules)-1].Service)
+	return nil
 }
