@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -260,32 +261,23 @@ func BenchmarkThousandAgents(b *testing.B) {
 	}
 }
 
-// fakeAgent holds one session and reports when each push with rules arrives; it ACKs all.
+// fakeAgent holds one session and reports when each push with rules arrives; it ACKs all. Like a
+// real agent it retries a refused connection after a jittered second (the gateway bounds pending
+// handshakes, and 1,000 agents dialling at once exceed it).
 func fakeAgent(b testing.TB, addr, token, tunnel string, connected *sync.WaitGroup, received chan<- time.Time) {
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // test certificate
-	if err != nil {
-		b.Error(err)
-		connected.Done()
-		return
-	}
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
-	ys, err := yamux.Client(conn, cfg)
-	if err != nil {
-		b.Error(err)
-		connected.Done()
-		return
+	var ys *yamux.Session
+	for attempt := 0; ys == nil; attempt++ {
+		if attempt == 20 {
+			b.Errorf("agent for %s could not connect", tunnel)
+			connected.Done()
+			return
+		}
+		if attempt > 0 {
+			time.Sleep(time.Duration(800+rand.IntN(400)) * time.Millisecond)
+		}
+		ys = dialFake(addr, token, tunnel)
 	}
 	b.Cleanup(func() { ys.Close() })
-	st, _ := ys.OpenStream()
-	_ = protocol.WriteMessage(st, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: tunnel, Token: token, Tunnel: tunnel, BootID: "bench"})
-	reply, err := protocol.ReadMessage(st, 1<<20)
-	st.Close()
-	if _, ok := reply.(protocol.Welcome); !ok || err != nil {
-		b.Errorf("hello: %v %v", reply, err)
-		connected.Done()
-		return
-	}
 	connected.Done()
 	for {
 		s, err := ys.AcceptStream()
@@ -335,4 +327,33 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 			"agent_rss_mb": float64(rss) / 1024, "agent_peak_rss_mb": float64(peak) / 1024})
 		b.ReportMetric(float64(rss)/1024, "agent-rss-MB")
 	}
+}
+
+// dialFake connects and says hello; nil when refused.
+func dialFake(addr, token, tunnel string) *yamux.Session {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // test certificate
+	if err != nil {
+		return nil
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	ys, err := yamux.Client(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil
+	}
+	st, err := ys.OpenStream()
+	if err != nil {
+		ys.Close()
+		return nil
+	}
+	_ = st.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = protocol.WriteMessage(st, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: tunnel, Token: token, Tunnel: tunnel, BootID: "bench"})
+	reply, err := protocol.ReadMessage(st, 1<<20)
+	st.Close()
+	if _, ok := reply.(protocol.Welcome); !ok || err != nil {
+		ys.Close()
+		return nil
+	}
+	return ys
 }

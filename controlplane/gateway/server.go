@@ -32,13 +32,17 @@ type Server struct {
 	AckTimeout   time.Duration // default 2m: the agent restarts cloudflared before answering
 	// Failures slows down addresses that keep failing the handshake; nil → 10 per 2s refill.
 	Failures *authlimit.Limiter
+	// MaxHandshakes bounds connections that have not finished their handshake (each may hold a
+	// goroutine and TLS buffers for up to HelloTimeout); more are closed at once. Default 1024.
+	MaxHandshakes int
 
 	mu       sync.Mutex
 	sessions map[int64]*session           // by agent id: the newest session of an agent wins
 	byTunnel map[int64]map[int64]*session // tunnel id → agent id → session, for notifications
 
-	loader  desiredLoader
-	metrics metrics
+	loader     desiredLoader
+	metrics    metrics
+	handshakes chan struct{} // semaphore of MaxHandshakes
 }
 
 type session struct {
@@ -70,6 +74,10 @@ func (s *Server) logger() *slog.Logger {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.loader.store = s.Store
 	s.loader.start(ctx)
+	if s.MaxHandshakes <= 0 {
+		s.MaxHandshakes = 1024
+	}
+	s.handshakes = make(chan struct{}, s.MaxHandshakes)
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		conn, err := ln.Accept()
@@ -83,7 +91,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("accept agent connection: %w", err)
 		}
-		go s.handle(ctx, conn)
+		select {
+		case s.handshakes <- struct{}{}:
+			go s.handle(ctx, conn)
+		default:
+			// Too many connections are still saying hello (a flood, or a fleet reconnecting
+			// faster than the database answers): refuse early; agents retry with backoff.
+			s.metrics.refused("too_many_handshakes")
+			conn.Close()
+		}
 	}
 }
 
@@ -98,6 +114,14 @@ func yamuxConfig() *yamux.Config {
 
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-s.handshakes
+		}
+	}
+	defer release()
 	helloTimeout := s.HelloTimeout
 	if helloTimeout == 0 {
 		helloTimeout = 10 * time.Second
@@ -131,6 +155,7 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
+	release()
 	sess.ys = ys
 	s.register(sess)
 	defer s.unregister(sess)

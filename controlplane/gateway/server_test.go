@@ -205,3 +205,38 @@ func TestGatewayRateLimitsRepeatedFailures(t *testing.T) {
 		t.Errorf("after 4 failures a hello got %#v, want rate_limited", reply)
 	}
 }
+
+func TestGatewayBoundsPendingHandshakes(t *testing.T) {
+	t.Parallel()
+	pool := storetest.NewDB(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{gatewaytest.Certificate(t)}, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &gateway.Server{Store: store.New(pool), MaxHandshakes: 2, HelloTimeout: 30 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Serve(ctx, ln) }()
+	// Two connections that never say hello hold both slots.
+	for range 2 {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	time.Sleep(100 * time.Millisecond)
+	// A third is closed at once, before any TLS handshake completes.
+	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificate
+	if err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil {
+		t.Fatal("a third pending connection was served")
+	}
+	if got := gather(t, srv)[`sajet_gateway_refused_handshakes_total{code="too_many_handshakes"}`]; got != 1 {
+		t.Errorf("refused too_many_handshakes = %v, want 1", got)
+	}
+}
