@@ -25,8 +25,8 @@ import (
 	"github.com/jeturing/sajet-domains/agent"
 	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/agent/health"
-	"github.com/jeturing/sajet-domains/shared/ingress"
 	"github.com/jeturing/sajet-domains/internal/envflag"
+	"github.com/jeturing/sajet-domains/shared/ingress"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

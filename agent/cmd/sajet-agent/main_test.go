@@ -22,7 +22,7 @@ func TestCheckAndVersion(t *testing.T) {
 	cfg := write("agent.yml", "control_plane: cp.sajet.us:7443\ntoken: sja_x\ntunnel: tcs-sajet-tunnel\nbase_config: base.yml\nconfig_path: config.yml\n")
 	for _, tc := range []struct {
 		name, base, want string
-		ok             bool
+		ok               bool
 	}{
 		{"good base", "tunnel: x\ningress:\n  - hostname: ops.sajet.us\n    service: http://127.0.0.1:9000\n", "1 operator rules, then catch-all http_status:404", true},
 		{"rule after the catch-all", "ingress:\n  - service: http_status:404\n  - service: http://y\n", "rule #1", false},
