@@ -9,14 +9,13 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jeturing/sajet-domains/agent/systemd"
 )
 
-// SystemdUnit is cloudflared's unit driven through systemd's D-Bus API. The client is dialled
-// lazily and again after a failure, so the agent starts (and renders) even while the bus is
+// SystemdUnit is cloudflared's unit driven through systemd's D-Bus API. Its client dials on first
+// use and again after a failure, so the agent starts (and renders) even while the bus is
 // unreachable, and survives a dbus-daemon restart.
 type SystemdUnit struct {
 	Name           string
@@ -25,44 +24,18 @@ type SystemdUnit struct {
 	// ReadyURL is cloudflared's /ready; "" checks only ActiveState.
 	ReadyURL string
 
-	mu     sync.Mutex
-	client *systemd.Client
-	http   *http.Client
-}
-
-func (u *SystemdUnit) conn(ctx context.Context) (*systemd.Client, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.client != nil {
-		return u.client, nil
-	}
-	c, err := systemd.Dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connect to systemd: %w", err)
-	}
-	u.client = c
-	return c, nil
+	client systemd.Client
+	http   http.Client
 }
 
 // Close releases the bus connection.
-func (u *SystemdUnit) Close() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.client != nil {
-		u.client.Close()
-		u.client = nil
-	}
-}
+func (u *SystemdUnit) Close() { u.client.Close() }
 
 // Restart implements apply.Unit.
 func (u *SystemdUnit) Restart(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, u.RestartTimeout)
 	defer cancel()
-	c, err := u.conn(ctx)
-	if err != nil {
-		return err
-	}
-	return c.Restart(ctx, u.Name)
+	return u.client.Restart(ctx, u.Name)
 }
 
 // Verify implements apply.Unit: the unit is active and, when ReadyURL is set, cloudflared reports
@@ -70,11 +43,7 @@ func (u *SystemdUnit) Restart(ctx context.Context) error {
 func (u *SystemdUnit) Verify(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, u.ReadyTimeout)
 	defer cancel()
-	c, err := u.conn(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WaitActive(ctx, u.Name); err != nil {
+	if _, err := u.client.WaitActive(ctx, u.Name); err != nil {
 		return err
 	}
 	if u.ReadyURL == "" {
@@ -100,17 +69,13 @@ func (u *SystemdUnit) Verify(ctx context.Context) error {
 
 // ready asks cloudflared's /ready how many edge connections it holds.
 func (u *SystemdUnit) ready(ctx context.Context) (int, error) {
-	u.mu.Lock()
-	if u.http == nil {
-		u.http = &http.Client{Timeout: 2 * time.Second}
-	}
-	hc := u.http
-	u.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.ReadyURL, nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := hc.Do(req)
+	resp, err := u.http.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -129,11 +94,7 @@ func (u *SystemdUnit) ready(ctx context.Context) (int, error) {
 
 // State implements UnitControl.
 func (u *SystemdUnit) State(ctx context.Context) (UnitState, error) {
-	c, err := u.conn(ctx)
-	if err != nil {
-		return UnitState{}, err
-	}
-	s, err := c.Unit(ctx, u.Name)
+	s, err := u.client.Unit(ctx, u.Name)
 	if err != nil {
 		return UnitState{}, err
 	}
@@ -148,11 +109,7 @@ func (u *SystemdUnit) State(ctx context.Context) (UnitState, error) {
 func (u *SystemdUnit) ActiveSince(ctx context.Context) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := u.conn(ctx)
-	if err != nil {
-		return time.Time{}, err
-	}
-	s, err := c.Unit(ctx, u.Name)
+	s, err := u.client.Unit(ctx, u.Name)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -45,11 +45,7 @@ func (s *stack) waitConfigured(t *testing.T, host string) domain {
 
 func assertCompleteConfig(t *testing.T, content string) {
 	t.Helper()
-	cfg, err := ingress.ParseConfig([]byte(content))
-	if err != nil {
-		t.Fatalf("config.yml does not parse: %v\n%s", err, content)
-	}
-	if err := ingress.Validate(cfg.Rules); err != nil {
+	if err := ingress.ValidateFile([]byte(content)); err != nil {
 		t.Fatalf("config.yml is not valid: %v\n%s", err, content)
 	}
 	if !strings.Contains(content, "tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef") || !strings.Contains(content, "hostname: ops.sajet.us") {

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -331,27 +329,12 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 
 // dialFake connects and says hello; nil when refused.
 func dialFake(addr, token, tunnel string) *yamux.Session {
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // test certificate
+	ys, reply, err := gatewaytest.Connect(addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: tunnel,
+		Token: token, Tunnel: tunnel, BootID: "bench"})
 	if err != nil {
 		return nil
 	}
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
-	ys, err := yamux.Client(conn, cfg)
-	if err != nil {
-		conn.Close()
-		return nil
-	}
-	st, err := ys.OpenStream()
-	if err != nil {
-		ys.Close()
-		return nil
-	}
-	_ = st.SetDeadline(time.Now().Add(30 * time.Second))
-	_ = protocol.WriteMessage(st, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: tunnel, Token: token, Tunnel: tunnel, BootID: "bench"})
-	reply, err := protocol.ReadMessage(st, 1<<20)
-	st.Close()
-	if _, ok := reply.(protocol.Welcome); !ok || err != nil {
+	if _, ok := reply.(protocol.Welcome); !ok {
 		ys.Close()
 		return nil
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -399,5 +398,3 @@ func eventually(t testing.TB, timeout time.Duration, cond func() string) {
 	}
 	t.Fatalf("after %s: %s", timeout, why)
 }
-
-var _ = context.Background

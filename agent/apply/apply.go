@@ -430,8 +430,7 @@ func (a *Applier) saveLastGood(prevSHA string) error {
 	if lg, _ := readLimited(a.lastGoodPath()); lg != nil && bytes.Equal(lg, data) {
 		return nil
 	}
-	cfg, err := ingress.ParseConfig(data)
-	if err != nil || ingress.Validate(cfg.Rules) != nil || len(cfg.UnknownKeys) > 0 {
+	if ingress.ValidateFile(data) != nil {
 		a.logger().Warn("config.yml in force is not a valid config; keeping the previous last-good copy")
 		return nil
 	}

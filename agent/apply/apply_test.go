@@ -113,12 +113,8 @@ const operatorFile = "tunnel: x\ncredentials-file: /etc/cloudflared/x.json\ningr
 // assertValidConfig fails unless path holds a complete config cloudflared would accept.
 func assertValidConfig(t *testing.T, content string) {
 	t.Helper()
-	cfg, err := ingress.ParseConfig([]byte(content))
-	if err != nil {
-		t.Fatalf("config does not parse: %v\n%s", err, content)
-	}
-	if err := ingress.Validate(cfg.Rules); err != nil {
-		t.Fatalf("config does not validate: %v\n%s", err, content)
+	if err := ingress.ValidateFile([]byte(content)); err != nil {
+		t.Fatalf("config is not valid: %v\n%s", err, content)
 	}
 }
 

@@ -23,6 +23,8 @@ type UnitState struct {
 
 // Client talks to systemd's manager on the system bus. It is safe for concurrent use, and one
 // long-lived Client serves the agent's whole life: it redials when the bus connection was lost.
+// The zero Client is ready to use and dials on its first call, so a caller can start before the
+// bus is reachable.
 type Client struct {
 	mu   sync.Mutex
 	conn *sdbus.Conn // nil before Dial, after Close, or after a failed redial

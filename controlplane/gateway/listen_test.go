@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
 	"github.com/jeturing/sajet-domains/controlplane/store"
@@ -59,10 +60,10 @@ func (r *recorder) snapshot() ([]int64, int) {
 	return append([]int64(nil), r.tunnels...), r.all
 }
 
-// A committed domain change reaches the listener as its tunnel's id; connecting, and every
-// reconcile interval, report "all" so a missed notification is healed.
-func TestListenerReportsTunnelChangesAndPeriodicReconciles(t *testing.T) {
-	t.Parallel()
+// startListener runs a Listener on a fresh database until the test ends and returns the pool and
+// what the listener reported.
+func startListener(t *testing.T, reconcile time.Duration) (*pgxpool.Pool, *recorder) {
+	t.Helper()
 	pool, url := storetest.NewDBURL(t)
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
@@ -73,22 +74,28 @@ func TestListenerReportsTunnelChangesAndPeriodicReconciles(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: 300 * time.Millisecond}).Run(ctx, rec)
+		_ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: reconcile}).Run(ctx, rec)
 	}()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+	return pool, rec
+}
+
+// A committed domain change reaches the listener as its tunnel's id; connecting, and every
+// reconcile interval, report "all" so a missed notification is healed.
+func TestListenerReportsTunnelChangesAndPeriodicReconciles(t *testing.T) {
+	t.Parallel()
+	pool, rec := startListener(t, 300*time.Millisecond)
 	wait := func(cond func([]int64, int) bool) { t.Helper(); rec.waitUntil(t, cond) }
 	wait(func(_ []int64, all int) bool { return all >= 1 }) // LISTEN is in place
 
 	st := store.New(pool)
-	c, _ := st.CreateCustomer(ctx, "t", store.Customer{Email: "a@b.co", CompanyName: "A", Plan: "basic"})
-	tun, _ := st.CreateTunnel(ctx, "t", store.Tunnel{Name: "t1", CloudflareTunnelID: "6ff42ae2-765d-4adf-8112-31c55c1551ef"})
-	backend := "http://10.10.10.105:8069"
-	td, _ := st.CreateTenantDeployment(ctx, "t", store.TenantDeployment{CustomerID: c.ID, Name: "odoo", TunnelID: &tun.ID, BackendURL: &backend})
-	if _, err := st.InsertDomain(ctx, store.NewDomain{CustomerID: c.ID, TenantDeploymentID: &td.ID, ExternalDomain: "www.impulse-max.com",
-		Zone: "sajet.us", Subdomains: []string{"impulse-max"}, Token: "t", CreatedBy: "t", PlanQuota: map[string]int{"basic": 10}}); err != nil {
+	r := storetest.NewRouting(t, st, store.Customer{})
+	if _, err := st.InsertDomain(context.Background(), store.NewDomain{CustomerID: r.Customer.ID, TenantDeploymentID: &r.Tenant.ID,
+		ExternalDomain: "www.impulse-max.com", Zone: "sajet.us", Subdomains: []string{"impulse-max"}, Token: "t", CreatedBy: "t",
+		PlanQuota: map[string]int{"basic": 10}}); err != nil {
 		t.Fatal(err)
 	}
-	wait(func(tunnels []int64, _ int) bool { return len(tunnels) == 1 && tunnels[0] == tun.ID })
+	wait(func(tunnels []int64, _ int) bool { return len(tunnels) == 1 && tunnels[0] == r.Tunnel.ID })
 	wait(func(_ []int64, all int) bool { return all >= 2 }) // the periodic reconcile fired
 }
 
@@ -96,25 +103,13 @@ func TestListenerReportsTunnelChangesAndPeriodicReconciles(t *testing.T) {
 // while it was away are lost.
 func TestListenerReconnectsAndResyncs(t *testing.T) {
 	t.Parallel()
-	pool, url := storetest.NewDBURL(t)
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{changed: make(chan struct{}, 100)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = (&gateway.Listener{ConnConfig: cfg, ReconcileInterval: time.Hour}).Run(ctx, rec)
-	}()
-	defer func() { cancel(); <-done }()
+	pool, rec := startListener(t, time.Hour)
 	waitAll := func(n int) {
 		t.Helper()
 		rec.waitUntil(t, func(_ []int64, all int) bool { return all >= n })
 	}
 	waitAll(1)
-	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	if _, err := pool.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 		WHERE query LIKE 'LISTEN%' AND datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
 		t.Fatal(err)
 	}

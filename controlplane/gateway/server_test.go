@@ -36,10 +36,8 @@ func startGateway(t *testing.T) *gw {
 	pool, url := storetest.NewDBURL(t)
 	st := store.New(pool)
 	ctx := context.Background()
-	c, _ := st.CreateCustomer(ctx, "t", store.Customer{Email: "a@b.co", CompanyName: "A", Plan: "basic"})
-	tun, _ := st.CreateTunnel(ctx, "t", store.Tunnel{Name: "tcs-sajet-tunnel", CloudflareTunnelID: "6ff42ae2-765d-4adf-8112-31c55c1551ef"})
-	backend := "http://10.10.10.105:8069"
-	td, _ := st.CreateTenantDeployment(ctx, "t", store.TenantDeployment{CustomerID: c.ID, Name: "odoo", TunnelID: &tun.ID, BackendURL: &backend})
+	r := storetest.NewRouting(t, st, store.Customer{})
+	c, tun, td := r.Customer, r.Tunnel, r.Tenant
 	token := "sja_test-token"
 	sum := sha256.Sum256([]byte(token))
 	agent, err := st.CreateAgent(ctx, "t", tun.ID, "pct-105", sum[:])

@@ -20,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-const tunnelUUID = "6ff42ae2-765d-4adf-8112-31c55c1551ef"
+const tunnelUUID = storetest.TunnelUUID
 
 type bundle struct {
 	t        testing.TB
@@ -36,22 +36,9 @@ func setup(t testing.TB) *bundle {
 	t.Helper()
 	pool := storetest.NewDB(t)
 	st := store.New(pool)
-	ctx := context.Background()
-	c, err := st.CreateCustomer(ctx, "test", store.Customer{Email: "ops@impulse-max.com", CompanyName: "ImpulseMax", Plan: "enterprise"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tun, err := st.CreateTunnel(ctx, "test", store.Tunnel{Name: "tcs-sajet-tunnel", CloudflareTunnelID: tunnelUUID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := "http://10.10.10.105:8069"
-	td, err := st.CreateTenantDeployment(ctx, "test", store.TenantDeployment{CustomerID: c.ID, Name: "odoo", TunnelID: &tun.ID, BackendURL: &backend})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := storetest.NewRouting(t, st, store.Customer{Plan: "enterprise"})
 	svc := domains.New(st, nil, domains.Config{Zone: "sajet.us", ProviderEnabled: true}, nil)
-	return &bundle{t: t, pool: pool, store: st, cf: cftest.New(t), svc: svc, customer: c.ID, tenant: td.ID}
+	return &bundle{t: t, pool: pool, store: st, cf: cftest.New(t), svc: svc, customer: r.Customer.ID, tenant: r.Tenant.ID}
 }
 
 // provisioner starts a provisioner (one "control plane process") on the bundle's database.

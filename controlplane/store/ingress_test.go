@@ -27,21 +27,8 @@ func newFixture(t *testing.T, requireTXT bool) (*fixture, string) {
 	t.Helper()
 	pool, url := storetest.NewDBURL(t)
 	st := store.New(pool)
-	ctx := context.Background()
-	c, err := st.CreateCustomer(ctx, "test", store.Customer{Email: "ops@impulse-max.com", CompanyName: "ImpulseMax", Plan: "basic", RequireTXT: requireTXT})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tun, err := st.CreateTunnel(ctx, "test", store.Tunnel{Name: "tcs-sajet-tunnel", CloudflareTunnelID: "6ff42ae2-765d-4adf-8112-31c55c1551ef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := "http://10.10.10.105:8069"
-	td, err := st.CreateTenantDeployment(ctx, "test", store.TenantDeployment{CustomerID: c.ID, Name: "odoo", TunnelID: &tun.ID, BackendURL: &backend})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{st: st, customer: c, tunnel: tun, tenant: td}, url
+	r := storetest.NewRouting(t, st, store.Customer{RequireTXT: requireTXT})
+	return &fixture{st: st, customer: r.Customer, tunnel: r.Tunnel, tenant: r.Tenant}, url
 }
 
 func (f *fixture) insert(t *testing.T, host, sub string) store.Domain {

@@ -121,6 +121,23 @@ func ParseConfig(data []byte) (*Config, error) {
 	return c, nil
 }
 
+// ValidateFile reports whether a complete config.yml is one cloudflared would run as written:
+// it parses, its rules pass Validate, and it has no key cloudflared would ignore (cloudflared only
+// warns about those; DESIGN §7 treats them as invalid).
+func ValidateFile(data []byte) error {
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return err
+	}
+	if err := Validate(cfg.Rules); err != nil {
+		return fmt.Errorf("validate: %w", err)
+	}
+	if len(cfg.UnknownKeys) > 0 {
+		return fmt.Errorf("config: unknown keys %s", strings.Join(cfg.UnknownKeys, ", "))
+	}
+	return nil
+}
+
 // knownTopLevel: cloudflared's config struct keys plus the tunnel-run flags
 // operators commonly put in config.yml (cloudflared reads any CLI flag from
 // the file). Conservative: an unlisted but valid flag is reported, which is

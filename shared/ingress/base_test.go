@@ -87,3 +87,19 @@ func TestParseConfigReadsWhatRenderWrote(t *testing.T) {
 		t.Fatal("credentials-file not kept")
 	}
 }
+
+func TestValidateFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"valid", "tunnel: t\ningress:\n  - hostname: a.com\n    service: http://x\n  - service: http_status:404\n", ""},
+		{"not yaml", "ingress: [\n", "config:"},
+		{"rule after catch-all", "ingress:\n  - service: http_status:404\n  - hostname: a.com\n    service: http://x\n", "validate: rule #1"},
+		{"unused key", "tunnel: t\ntunel: t\ningress:\n  - service: http_status:404\n", "unknown keys tunel"},
+	} {
+		err := ValidateFile([]byte(tc.file))
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: ValidateFile = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

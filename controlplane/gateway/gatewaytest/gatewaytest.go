@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -80,29 +81,45 @@ type Agent struct {
 // (a protocol.Welcome or a protocol.Error). The session closes at the end of the test.
 func Dial(t testing.TB, addr string, hello protocol.Hello) (*Agent, protocol.Message) {
 	t.Helper()
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // self-signed test certificate
-	if err != nil {
-		t.Fatal(err)
-	}
-	ys, err := yamux.Client(conn, nil)
+	ys, reply, err := Connect(addr, hello)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ys.Close() })
+	return &Agent{Session: ys}, reply
+}
+
+// Connect is Dial without a test: for benchmarks that open many sessions from goroutines and
+// retry refused ones. The caller closes the session.
+func Connect(addr string, hello protocol.Hello) (*yamux.Session, protocol.Message, error) {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // self-signed test certificate
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	ys, err := yamux.Client(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
 	stream, err := ys.OpenStream()
 	if err != nil {
-		t.Fatal(err)
+		ys.Close()
+		return nil, nil, err
 	}
 	defer stream.Close()
-	_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = stream.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := protocol.WriteMessage(stream, hello); err != nil {
-		t.Fatal(err)
+		ys.Close()
+		return nil, nil, err
 	}
 	reply, err := protocol.ReadMessage(stream, 1<<20)
 	if err != nil {
-		t.Fatal(err)
+		ys.Close()
+		return nil, nil, err
 	}
-	return &Agent{Session: ys}, reply
+	return ys, reply, nil
 }
 
 // Next accepts the next push and answers it with answer(desired).
