@@ -42,6 +42,9 @@ type RuleError struct {
 	// Msg is cloudflared's wording where cloudflared has a check, ours
 	// otherwise.
 	Msg string
+	// Kind is set by CheckManagedRule and Rejections (Kind* constants); empty
+	// for errors of a whole list.
+	Kind string
 }
 
 func (e *RuleError) Error() string {

@@ -76,6 +76,8 @@ func DecodeMessage(env Envelope) (Message, error) {
 		return decodeAs[ProbeRequest](env)
 	case TypeProbeResult:
 		return decodeAs[ProbeResult](env)
+	case TypeBase:
+		return decodeAs[Base](env)
 	}
 	return nil, &UnknownTypeError{Type: env.Type}
 }

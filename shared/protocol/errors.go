@@ -3,9 +3,12 @@ package protocol
 import "fmt"
 
 // Protocol versions. An agent's Hello carries the version it speaks; the
-// control plane accepts MinSupportedVersion..ProtocolVersion.
+// control plane accepts MinSupportedVersion..ProtocolVersion and answers with
+// its own in Welcome. Version 2 adds Ack.Rejected and the Base message; an
+// agent sends them only when Welcome says the control plane speaks 2, so a
+// control plane is upgraded first and accepts agents of either version.
 const (
-	ProtocolVersion     = 1
+	ProtocolVersion     = 2
 	MinSupportedVersion = 1
 )
 
@@ -57,8 +60,8 @@ func CheckVersion(v int) error {
 	case v > ProtocolVersion:
 		return &Error{
 			Code: CodeUnsupportedVersion,
-			Message: fmt.Sprintf("agent protocol %d is newer than this control plane (protocol %s); upgrade sajet-controlplane first",
-				v, versionRange()),
+			Message: fmt.Sprintf("agent protocol %d is newer than this control plane (protocol %d); upgrade sajet-controlplane first",
+				v, ProtocolVersion),
 		}
 	}
 	return nil

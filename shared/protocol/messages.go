@@ -12,6 +12,7 @@ const (
 	TypeStatus       = "status"
 	TypeProbeRequest = "probe_request"
 	TypeProbeResult  = "probe_result"
+	TypeBase         = "base"
 )
 
 // Message is implemented by every message body. The concrete types are
@@ -108,6 +109,44 @@ type Ack struct {
 	Restarted      bool   `json:"restarted"`
 	DurationMS     int64  `json:"duration_ms"`
 	AppliedVersion int64  `json:"applied_version"`
+	// Rejected names the managed rules a NACK at validate is attributed to (protocol 2), so the
+	// control plane can leave exactly those out and push again instead of the whole tunnel
+	// waiting on one bad rule. Empty when the failure is not any rule's fault (the base file is
+	// invalid, a restart failed).
+	Rejected []Rejection `json:"rejected,omitempty"`
+}
+
+// Rejection reasons: why a managed rule cannot be part of the agent's config.
+const (
+	// RejectInvalid: the rule alone fails the shared validator (shared/ingress).
+	RejectInvalid = "invalid"
+	// RejectBaseConflict: the operator's base file routes the same hostname.
+	RejectBaseConflict = "base_conflict"
+	// RejectDuplicate: an earlier managed rule has the same hostname.
+	RejectDuplicate = "duplicate"
+	// RejectCloudflared: `cloudflared ingress validate` refused the config with this rule and
+	// accepted it without (found by bisection).
+	RejectCloudflared = "cloudflared"
+)
+
+// Rejection is one managed rule the agent refused. Error describes the rule's own problem; for
+// RejectBaseConflict it names the hostname only, never the operator's rules.
+type Rejection struct {
+	Hostname string `json:"hostname"`
+	Reason   string `json:"reason"`
+	Error    string `json:"error"`
+}
+
+// Base reports the operator's base file as the agent last read it (protocol 2, agent → control
+// plane on a stream of its own, after Welcome and whenever the file changes): the control plane
+// refuses registrations of hostnames the base already routes and leaves colliding rules out of
+// the tunnel's desired set, instead of learning about the collision from a NACK.
+type Base struct {
+	SHA256 string `json:"sha256"`
+	// Hostnames are the exact hostnames the operator's rules name, as written and in
+	// cloudflared's punycode/lower-case alias form, sorted and unique. Wildcards and the
+	// catch-all are left out: managed rules come first, so they never collide with those.
+	Hostnames []string `json:"hostnames"`
 }
 
 // ApplyResult is the outcome of the agent's most recent apply attempt.
@@ -180,3 +219,6 @@ func (ProbeRequest) MessageType() string { return TypeProbeRequest }
 
 // MessageType implements Message.
 func (ProbeResult) MessageType() string { return TypeProbeResult }
+
+// MessageType implements Message.
+func (Base) MessageType() string { return TypeBase }

@@ -21,6 +21,11 @@ const (
 	MaxErrorLen    = 4096
 	MaxStateLen    = 64 // systemd ActiveState/SubState, error codes
 	MaxURLLen      = 2048
+	// MaxRejections bounds Ack.Rejected: a NACK names at most this many rules (the control
+	// plane leaves them out and the next NACK names the rest).
+	MaxRejections = 1000
+	// MaxBaseHostnames bounds Base.Hostnames: an operator's own rules, not a tenant list.
+	MaxBaseHostnames = 10_000
 	// MaxRules bounds the rule count of a Desired. In practice MaxFrameSize
 	// binds first (about 28,000 realistic rules fit in 8 MiB); the count
 	// limit keeps a tiny-rule frame from becoming a huge slice.
@@ -188,6 +193,40 @@ func (a Ack) Validate() error {
 		}
 	} else {
 		errs = append(errs, checkStage("stage", a.Stage))
+	}
+	if len(a.Rejected) > 0 && (a.OK || a.Stage != StageValidate) {
+		errs = append(errs, fieldErr("rejected", "only allowed on a NACK at validate"))
+	}
+	if len(a.Rejected) > MaxRejections {
+		errs = append(errs, fieldErr("rejected", "%d entries, limit %d", len(a.Rejected), MaxRejections))
+	} else {
+		for i, r := range a.Rejected {
+			f := fmt.Sprintf("rejected[%d]", i)
+			errs = append(errs,
+				checkLen(f+".hostname", r.Hostname, MaxHostnameLen, true),
+				checkLen(f+".error", r.Error, MaxErrorLen, true),
+				checkReason(f+".reason", r.Reason))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkReason(field, s string) error {
+	switch s {
+	case RejectInvalid, RejectBaseConflict, RejectDuplicate, RejectCloudflared:
+		return nil
+	}
+	return fieldErr(field, "unknown reason %.64q", s)
+}
+
+// Validate implements Message.
+func (b Base) Validate() error {
+	errs := []error{checkSHA256("sha256", b.SHA256)}
+	if len(b.Hostnames) > MaxBaseHostnames {
+		return errors.Join(append(errs, fieldErr("hostnames", "%d entries, limit %d", len(b.Hostnames), MaxBaseHostnames))...)
+	}
+	for i, h := range b.Hostnames {
+		errs = append(errs, checkLen(fmt.Sprintf("hostnames[%d]", i), h, MaxHostnameLen, true))
 	}
 	return errors.Join(errs...)
 }

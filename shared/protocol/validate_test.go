@@ -41,7 +41,7 @@ func TestValidate(t *testing.T) {
 		{"a hello from an old protocol still validates (CheckVersion judges it)", with(validHello(), func(h *Hello) { h.ProtocolVersion = 0 }), ""},
 		{"a hello reports every bad field at once", with(validHello(), func(h *Hello) { h.Agent = ""; h.Token = "" }), "agent: required\ntoken: required"},
 
-		{"a welcome needs a supported version", Welcome{ProtocolVersion: 2, SessionEpoch: 1}, "protocol_version: 2 not in 1"},
+		{"a welcome needs a supported version", Welcome{ProtocolVersion: 3, SessionEpoch: 1}, "protocol_version: 3 not in 1 to 2"},
 		{"a welcome needs an epoch", Welcome{ProtocolVersion: 1}, "session_epoch: must be >= 1"},
 
 		{"a welcome time with a 24h offset is rejected", Welcome{ProtocolVersion: 1, SessionEpoch: 1, ServerTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))}, "server_time: not representable"},
@@ -75,6 +75,31 @@ func TestValidate(t *testing.T) {
 		{"a nack needs an error", with(validNack(), func(a *Ack) { a.Error = "" }), "error: required"},
 		{"a nack error over 4096 bytes is rejected", with(validNack(), func(a *Ack) { a.Error = long(4097) }), "error: 4097 bytes"},
 		{"a nack at each stage is fine", nackStages(), ""},
+		{"a nack at validate may name the rules it refuses", with(validNack(), func(a *Ack) {
+			a.Stage = StageValidate
+			a.Rejected = []Rejection{{Hostname: "www.a.com", Reason: RejectInvalid, Error: "bad"}}
+		}), ""},
+		{"a nack at restart names no rules", with(validNack(), func(a *Ack) {
+			a.Stage = StageRestart
+			a.Rejected = []Rejection{{Hostname: "www.a.com", Reason: RejectInvalid, Error: "bad"}}
+		}), "rejected: only allowed on a NACK at validate"},
+		{"a rejection needs a known reason", with(validNack(), func(a *Ack) {
+			a.Stage = StageValidate
+			a.Rejected = []Rejection{{Hostname: "www.a.com", Reason: "because", Error: "bad"}}
+		}), `rejected[0].reason: unknown reason "because"`},
+		{"a rejection needs a hostname and an error", with(validNack(), func(a *Ack) {
+			a.Stage = StageValidate
+			a.Rejected = []Rejection{{Reason: RejectDuplicate}}
+		}), "rejected[0].hostname: required\nrejected[0].error: required"},
+		{"more than MaxRejections rejections are refused", with(validNack(), func(a *Ack) {
+			a.Stage = StageValidate
+			a.Rejected = make([]Rejection, MaxRejections+1)
+		}), "rejected: 1001 entries, limit 1000"},
+
+		{"a base report may list no hostnames", Base{}, ""},
+		{"a base report hash must be hex", Base{SHA256: "x"}, "sha256: must be 64"},
+		{"a base hostname over 253 bytes is rejected", Base{Hostnames: []string{long(254)}}, "hostnames[0]: 254 bytes"},
+		{"more than MaxBaseHostnames base hostnames are refused", Base{Hostnames: make([]string, MaxBaseHostnames+1)}, "hostnames: 10001 entries, limit 10000"},
 
 		{"a status negative uptime is rejected", with(validStatus(), func(s *Status) { s.UptimeS = -1 }), "uptime_s"},
 		{"a status negative drift count is rejected", with(validStatus(), func(s *Status) { s.DriftCount = -1 }), "drift_count"},
@@ -199,9 +224,9 @@ func TestHelloFromIncompatibleAgentGetsUpgradeErrorNotUnknownField(t *testing.T)
 		want string
 	}{
 		{"a newer agent with extra fields is told to upgrade the control plane",
-			`{"protocol_version":2,"agent":"a","token":"t","tunnel":"x","capabilities":["delta"]}`, "upgrade sajet-controlplane"},
+			`{"protocol_version":3,"agent":"a","token":"t","tunnel":"x","capabilities":["delta"]}`, "upgrade sajet-controlplane"},
 		{"an old agent is told to upgrade itself",
-			`{"protocol_version":0,"agent":"a","token":"t","tunnel":"x"}`, "agent protocol 0 is no longer supported; upgrade sajet-agent to a build speaking protocol 1"},
+			`{"protocol_version":0,"agent":"a","token":"t","tunnel":"x"}`, "agent protocol 0 is no longer supported; upgrade sajet-agent to a build speaking protocol 1 to 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
