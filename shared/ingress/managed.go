@@ -85,3 +85,11 @@ func (b *Base) Hostnames() []string {
 	slices.Sort(out)
 	return out
 }
+
+// CheckManagedService checks a backend URL as the service of a managed rule, with the same
+// message the agent would NACK with (`service "…": …`). The control plane runs it when a
+// tenant deployment's backend_url is written.
+func CheckManagedService(service string) error {
+	// Any valid managed hostname will do: only the service is being judged.
+	return CheckManagedRule(Rule{Hostname: "backend.check.invalid", Service: service})
+}

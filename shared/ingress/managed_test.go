@@ -3,6 +3,7 @@ package ingress
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -93,5 +94,23 @@ func TestRejectionsLeaveARenderableSet(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"Café.example", "grafana.ops.example", "xn--caf-dma.example"}, base.Hostnames()); diff != "" {
 		t.Errorf("base hostnames (-want +got):\n%s", diff)
+	}
+}
+
+func TestCheckManagedServiceSpeaksLikeTheAgent(t *testing.T) {
+	t.Parallel()
+	if err := CheckManagedService("http://10.10.10.105:8069"); err != nil {
+		t.Fatalf("refused a plain backend: %v", err)
+	}
+	err := CheckManagedService("http://admin@h:8069")
+	var re *RuleError
+	if !errors.As(err, &re) || re.Msg != `service "http://admin@h:8069": only scheme://host[:port] is allowed` {
+		t.Fatalf("got %v", err)
+	}
+	// The agent's NACK for the same rule carries the same sentence.
+	base, _ := ParseBase([]byte("tunnel: x\n"))
+	_, rerr := Render(base, []Rule{{Hostname: "www.a.com", Service: "http://admin@h:8069"}})
+	if rerr == nil || !strings.Contains(rerr.Error(), re.Msg) {
+		t.Fatalf("Render's error %v does not carry %q", rerr, re.Msg)
 	}
 }
