@@ -265,6 +265,9 @@ func ackFor(d protocol.Desired, res apply.Result, st apply.State) protocol.Ack {
 		DurationMS: res.Duration.Milliseconds(), AppliedVersion: st.Version}
 	if !res.OK {
 		ack.Stage, ack.Error = res.Stage, truncate(res.Err, protocol.MaxErrorLen)
+		if res.Stage == protocol.StageValidate {
+			ack.Rejected = res.Rejected
+		}
 	}
 	return ack
 }
@@ -275,6 +278,9 @@ func (a *Agent) ackWithoutApply(d protocol.Desired) protocol.Ack {
 }
 
 func (a *Agent) reconcile(ctx context.Context) {
+	// A base edit may route new hostnames (or stop routing some): the control plane learns it
+	// before it decides the next version.
+	a.link.BaseChanged()
 	res, changed := a.applier.Reconcile(context.WithoutCancel(ctx))
 	if !changed {
 		return
@@ -319,6 +325,9 @@ func (a *Agent) Desired(ctx context.Context, d protocol.Desired) protocol.Ack {
 			AppliedVersion: a.applier.Applied().Version}
 	}
 }
+
+// Base implements link.Handler.
+func (a *Agent) Base() protocol.Base { return a.applier.BaseReport() }
 
 // Status implements link.Handler.
 func (a *Agent) Status() protocol.Status {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jeturing/sajet-domains/agent/apply"
 	"github.com/jeturing/sajet-domains/agent/systemd"
 )
 
@@ -118,6 +120,9 @@ func (u *SystemdUnit) ActiveSince(ctx context.Context) (time.Time, error) {
 
 // CloudflaredCheck validates a config file with cloudflared itself. cloudflared exits 0 on
 // unknown keys and only warns, so a warning about unused keys is a failure too (DESIGN §7.2).
+// Its verdicts are *apply.Refusal with cloudflared's own sentence (without the temp file's
+// path, which means nothing to whoever reads the NACK); a checker that cannot run (missing
+// binary, timeout, crash) is a plain error, so no rule is blamed for it.
 func CloudflaredCheck(bin string) func(ctx context.Context, path string) error {
 	return func(ctx context.Context, path string) error {
 		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -127,15 +132,35 @@ func CloudflaredCheck(bin string) func(ctx context.Context, path string) error {
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		text := strings.TrimSpace(out.String())
-		if len(text) > 2000 {
-			text = text[:2000]
-		}
-		if err != nil {
-			return fmt.Errorf("cloudflared ingress validate: %v: %s", err, text)
-		}
-		if strings.Contains(strings.ToLower(text), "unused keys") {
-			return fmt.Errorf("cloudflared ingress validate: %s", text)
+		var exit *exec.ExitError
+		switch {
+		case err != nil && ctx.Err() == nil && errors.As(err, &exit) && exit.ExitCode() == 1:
+			return &apply.Refusal{Reason: "cloudflared: " + cloudflaredReason(text, path)}
+		case err != nil:
+			return fmt.Errorf("cloudflared ingress validate could not run: %v: %s", err, truncate(text, 2000))
+		case strings.Contains(strings.ToLower(text), "unused keys"):
+			return &apply.Refusal{Reason: "cloudflared: " + cloudflaredReason(text, path)}
 		}
 		return nil
 	}
+}
+
+// cloudflaredReason picks cloudflared's verdict out of its output: the "Validation failed" or
+// warning line, else the last line; the temp file's path is cut out.
+func cloudflaredReason(out, path string) string {
+	lines := strings.Split(out, "\n")
+	reason := lines[len(lines)-1]
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if i := strings.Index(l, "Validation failed: "); i >= 0 {
+			reason = l[i+len("Validation failed: "):]
+			break
+		}
+		if strings.Contains(strings.ToLower(l), "unused keys") || strings.Contains(l, "error parsing YAML") {
+			reason = l
+			break
+		}
+	}
+	reason = strings.ReplaceAll(reason, path, "config.yml")
+	return truncate(strings.TrimSpace(reason), 2000)
 }

@@ -12,9 +12,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/jeturing/sajet-domains/internal/textlimit"
 	"github.com/jeturing/sajet-domains/shared/ingress"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
@@ -28,8 +31,16 @@ type Unit interface {
 }
 
 // Checker validates a complete config file beyond the built-in validator, e.g. with
-// `cloudflared tunnel --config F ingress validate`.
+// `cloudflared tunnel --config F ingress validate`. A verdict against the file is a *Refusal;
+// any other error (the checker could not run) says nothing about the rules.
 type Checker func(ctx context.Context, path string) error
+
+// Refusal is a checker's verdict that the file is invalid, with the checker's reason.
+type Refusal struct {
+	Reason string
+}
+
+func (r *Refusal) Error() string { return r.Reason }
 
 // Crash steps, for Applier.Crash (tests kill the agent at each of them).
 const (
@@ -73,6 +84,9 @@ type Result struct {
 	Restarted bool
 	Duration  time.Duration
 	At        time.Time
+	// Rejected names the managed rules a failure at validate is attributed to: every rule the
+	// built-in validator refuses alone, or the one rule the checker's bisection blamed.
+	Rejected []protocol.Rejection
 }
 
 // Applier owns config.yml. Its methods are safe for concurrent use but serialise: one apply at a
@@ -221,7 +235,7 @@ func (a *Applier) Reconcile(ctx context.Context) (res Result, changed bool) {
 		a.logger().Warn("config.yml changed behind the agent's back; restoring it", "path", a.ConfigPath,
 			"expected_sha256", a.state.SHA256, "found_sha256", disk)
 	}
-	out, sha, err := a.render(a.state.Rules)
+	out, sha, _, err := a.render(a.state.Rules)
 	if err == nil && sha == disk {
 		return Result{Version: a.state.Version, OK: true, SHA256: disk}, false
 	}
@@ -261,28 +275,132 @@ func (a *Applier) configMode() os.FileMode {
 	return 0o644
 }
 
-// render reads the base file and renders it with rules.
-func (a *Applier) render(rules []protocol.Rule) ([]byte, string, error) {
+// readBase reads and parses the operator's base file.
+func (a *Applier) readBase() (*ingress.Base, []byte, error) {
 	baseData, err := readLimited(a.BaseConfig)
 	if err != nil {
-		return nil, "", fmt.Errorf("read base file: %w", err)
+		return nil, nil, fmt.Errorf("read base file: %w", err)
 	}
 	if baseData == nil {
-		return nil, "", fmt.Errorf("base file %s does not exist", a.BaseConfig)
+		return nil, nil, fmt.Errorf("base file %s does not exist", a.BaseConfig)
 	}
 	base, err := ingress.ParseBase(baseData)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", a.BaseConfig, err)
+		return nil, baseData, fmt.Errorf("%s: %w", a.BaseConfig, err)
 	}
+	return base, baseData, nil
+}
+
+// BaseReport is the operator's base file as the control plane needs to know it: its hash and
+// the exact hostnames its rules route (protocol.Base). An unreadable or invalid base reports
+// its hash (or none) and no hostnames.
+func (a *Applier) BaseReport() protocol.Base {
+	base, data, err := a.readBase()
+	rep := protocol.Base{Hostnames: []string{}}
+	if data != nil {
+		rep.SHA256 = hashOf(data)
+	}
+	if err != nil {
+		return rep
+	}
+	for _, h := range base.Hostnames() {
+		if len(h) <= protocol.MaxHostnameLen && len(rep.Hostnames) < protocol.MaxBaseHostnames {
+			rep.Hostnames = append(rep.Hostnames, h)
+		}
+	}
+	return rep
+}
+
+// render reads the base file and renders it with rules. The parsed base is returned whenever it
+// parsed, so that a refusal can be attributed to rules.
+func (a *Applier) render(rules []protocol.Rule) ([]byte, string, *ingress.Base, error) {
+	base, _, err := a.readBase()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	out, err := ingress.Render(base, managedRules(rules))
+	if err != nil {
+		return nil, "", base, err
+	}
+	return out, hashOf(out), base, nil
+}
+
+func managedRules(rules []protocol.Rule) []ingress.Rule {
 	managed := make([]ingress.Rule, len(rules))
 	for i, r := range rules {
 		managed[i] = ingress.Rule{Hostname: r.Hostname, Service: r.Service, OriginRequest: r.OriginRequest}
 	}
-	out, err := ingress.Render(base, managed)
-	if err != nil {
-		return nil, "", err
+	return managed
+}
+
+// rejections attributes a built-in validation failure to the managed rules that caused it.
+func rejections(base *ingress.Base, rules []protocol.Rule) []protocol.Rejection {
+	var out []protocol.Rejection
+	for _, e := range ingress.Rejections(base, managedRules(rules)) {
+		if len(out) == protocol.MaxRejections {
+			break
+		}
+		out = append(out, protocol.Rejection{Hostname: e.Hostname, Reason: e.Kind, Error: textlimit.Truncate(e.Msg, protocol.MaxErrorLen)})
 	}
-	return out, hashOf(out), nil
+	return out
+}
+
+// blame finds by bisection which managed rule makes the checker refuse the config: with the
+// managed rules in rendered order, the base plus the first k-1 passes and the first k does not.
+// It costs about log2(n)+1 checker runs, each on a temp file beside config.yml (so relative
+// paths in the config resolve as in the real one). It returns nil when the base alone is
+// refused, or when the checker cannot give verdicts: then no rule is to blame.
+func (a *Applier) blame(ctx context.Context, base *ingress.Base, rules []protocol.Rule, mode os.FileMode) []protocol.Rejection {
+	sorted := managedRules(rules)
+	slices.SortFunc(sorted, func(x, y ingress.Rule) int { return strings.Compare(x.Hostname, y.Hostname) })
+	dir, name := filepath.Dir(a.ConfigPath), filepath.Base(a.ConfigPath)
+	// check reports the checker's refusal of base + sorted[:k], or nil when it accepts.
+	check := func(k int) (refusal *Refusal, ok bool) {
+		out, err := ingress.Render(base, sorted[:k])
+		if err != nil {
+			return nil, false
+		}
+		tmp, err := writeTemp(dir, name, out, mode)
+		if err != nil {
+			return nil, false
+		}
+		defer os.Remove(tmp)
+		err = a.Check(ctx, tmp)
+		if err == nil {
+			return nil, true
+		}
+		if errors.As(err, &refusal) {
+			return refusal, true
+		}
+		return nil, false
+	}
+	if r, ok := check(0); !ok || r != nil {
+		return nil
+	}
+	lo, hi := 0, len(sorted) // base + sorted[:lo] passes, base + sorted[:hi] is refused
+	var last *Refusal
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		r, ok := check(mid)
+		if !ok {
+			return nil
+		}
+		if r != nil {
+			hi, last = mid, r
+		} else {
+			lo = mid
+		}
+	}
+	if last == nil {
+		// hi is still n: the full set's own verdict is the reason.
+		r, ok := check(hi)
+		if !ok || r == nil {
+			return nil // the checker changed its mind: nothing to blame reliably
+		}
+		last = r
+	}
+	culprit := sorted[hi-1]
+	return []protocol.Rejection{{Hostname: culprit.Hostname, Reason: protocol.RejectCloudflared, Error: textlimit.Truncate(last.Reason, protocol.MaxErrorLen)}}
 }
 
 func fail(start time.Time, v int64, stage string, err error, sha string) Result {
@@ -298,9 +416,13 @@ func (a *Applier) apply(ctx context.Context, want State) Result {
 	}
 	// 1. Render (the built-in validation is part of it: Render never returns a file cloudflared
 	// would refuse).
-	out, sha, err := a.render(want.Rules)
+	out, sha, base, err := a.render(want.Rules)
 	if err != nil {
-		return fail(start, want.Version, protocol.StageValidate, err, prevSHA)
+		res := fail(start, want.Version, protocol.StageValidate, err, prevSHA)
+		if base != nil {
+			res.Rejected = rejections(base, want.Rules)
+		}
+		return res
 	}
 	want.SHA256 = sha
 	want.VerifiedAt = a.state.VerifiedAt
@@ -323,7 +445,13 @@ func (a *Applier) apply(ctx context.Context, want State) Result {
 	if a.Check != nil {
 		if err := a.Check(ctx, tmp); err != nil {
 			os.Remove(tmp)
-			return fail(start, want.Version, protocol.StageValidate, err, prevSHA)
+			res := fail(start, want.Version, protocol.StageValidate, err, prevSHA)
+			var refusal *Refusal
+			if errors.As(err, &refusal) {
+				res.Rejected = a.blame(ctx, base, want.Rules, mode)
+			}
+			res.Duration, res.At = time.Since(start), time.Now()
+			return res
 		}
 	}
 

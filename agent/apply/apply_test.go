@@ -267,7 +267,7 @@ func TestRecoveryFinishesOrDropsAnInterruptedApply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, operatorFile)
 			// Simulate the crash: run the steps up to the pending marker by hand.
-			out, sha, err := e.a.render(rules("a.example.com"))
+			out, sha, _, err := e.a.render(rules("a.example.com"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,7 +312,7 @@ func TestRecoveryFinishesOrDropsAnInterruptedApply(t *testing.T) {
 
 func TestRecoveryRollsBackWhenTheRestartFails(t *testing.T) {
 	e := newEnv(t, operatorFile)
-	out, sha, _ := e.a.render(rules("a.example.com"))
+	out, sha, _, _ := e.a.render(rules("a.example.com"))
 	p := pending{State: State{Version: 4, SHA256: sha}, PrevSHA256: hashOf([]byte(operatorFile))}
 	_ = e.a.saveLastGood(p.PrevSHA256)
 	_ = writeJSONAtomic(e.a.pendingPath(), p)

@@ -33,6 +33,9 @@ type Handler interface {
 	Desired(ctx context.Context, d protocol.Desired) protocol.Ack
 	// Status is the periodic report.
 	Status() protocol.Status
+	// Base reports the operator's base file (protocol 2): sent after welcome and again after
+	// BaseChanged whenever its hash differs from what this session last sent.
+	Base() protocol.Base
 }
 
 // Config of a Link.
@@ -65,6 +68,8 @@ type Link struct {
 
 	mu    sync.Mutex
 	state State
+
+	baseKick chan struct{}
 }
 
 // New returns a Link; Run starts it.
@@ -84,7 +89,16 @@ func New(cfg Config, h Handler) *Link {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Link{cfg: cfg, h: h, state: State{Endpoint: cfg.Addr}}
+	return &Link{cfg: cfg, h: h, state: State{Endpoint: cfg.Addr}, baseKick: make(chan struct{}, 1)}
+}
+
+// BaseChanged tells the link that the base file may have changed; the session reports it again
+// if its hash differs from the last report.
+func (l *Link) BaseChanged() {
+	select {
+	case l.baseKick <- struct{}{}:
+	default:
+	}
 }
 
 // State returns the connection state.
@@ -187,6 +201,9 @@ func (l *Link) session(ctx context.Context) error {
 		}
 	}()
 	go l.statusLoop(sctx, ys)
+	if welcome.ProtocolVersion >= 2 {
+		go l.baseLoop(sctx, ys)
+	}
 	for {
 		stream, err := ys.AcceptStreamWithContext(sctx)
 		if err != nil {
@@ -198,7 +215,28 @@ func (l *Link) session(ctx context.Context) error {
 			}
 			return fmt.Errorf("session ended: %w", err)
 		}
-		go l.serveStream(sctx, stream)
+		go l.serveStream(sctx, stream, welcome.ProtocolVersion)
+	}
+}
+
+// baseLoop reports the base file at the start of the session and whenever it changes.
+func (l *Link) baseLoop(ctx context.Context, ys *yamux.Session) {
+	sent := "-" // never a hash: the first report always goes
+	for {
+		if b := l.h.Base(); b.SHA256 != sent {
+			if err := l.send(ys, b); err != nil {
+				if ctx.Err() == nil {
+					l.cfg.Logger.Debug("base report failed", "err", err)
+				}
+			} else {
+				sent = b.SHA256
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.baseKick:
+		}
 	}
 }
 
@@ -228,7 +266,7 @@ func (l *Link) handshake(ys *yamux.Session) (protocol.Welcome, error) {
 
 // serveStream answers one request the control plane opened a stream for. Any error closes the
 // stream (yamux#142: a stream left open after a failed write can hang the peer's read).
-func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream) {
+func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream, peerVersion int) {
 	defer stream.Close()
 	_ = stream.SetReadDeadline(time.Now().Add(30 * time.Second))
 	msg, err := protocol.ReadMessage(stream, protocol.MaxFrameSize)
@@ -240,7 +278,11 @@ func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream) {
 	var reply protocol.Message
 	switch m := msg.(type) {
 	case protocol.Desired:
-		reply = l.h.Desired(ctx, m)
+		ack := l.h.Desired(ctx, m)
+		if peerVersion < 2 {
+			ack.Rejected = nil // a protocol-1 control plane decodes strictly and knows no such field
+		}
+		reply = ack
 	case protocol.ProbeRequest:
 		reply = probe(ctx, m)
 	default:
@@ -273,13 +315,18 @@ func (l *Link) statusLoop(ctx context.Context, ys *yamux.Session) {
 }
 
 func (l *Link) sendStatus(ys *yamux.Session) error {
+	return l.send(ys, l.h.Status())
+}
+
+// send writes one message on a stream of its own.
+func (l *Link) send(ys *yamux.Session, m protocol.Message) error {
 	stream, err := ys.OpenStream()
 	if err != nil {
 		return err
 	}
 	defer stream.Close()
 	_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
-	return protocol.WriteMessage(stream, l.h.Status())
+	return protocol.WriteMessage(stream, m)
 }
 
 // TLSConfig builds the client TLS config: a CA pool, or a pinned SHA-256 of the control plane's

@@ -16,6 +16,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/hostname"
+	"github.com/jeturing/sajet-domains/shared/ingress"
 )
 
 // DefaultPlanQuota is the number of live domains each plan allows (seed: "Rate limiting").
@@ -68,6 +69,13 @@ func New(st *store.Store, v Verifier, cfg Config, logger *slog.Logger) *Service 
 
 // Zone returns the platform zone.
 func (s *Service) Zone() string { return s.cfg.Zone }
+
+// PlanQuota returns the number of live domains a plan allows (a customer's domain_quota
+// overrides it).
+func (s *Service) PlanQuota(plan string) int { return s.cfg.PlanQuota[plan] }
+
+// PlanQuotas returns every plan's quota.
+func (s *Service) PlanQuotas() map[string]int { return s.cfg.PlanQuota }
 
 // ProviderEnabled reports whether Cloudflare provisioning is on.
 func (s *Service) ProviderEnabled() bool { return s.cfg.ProviderEnabled }
@@ -134,6 +142,11 @@ func (s *Service) Register(ctx context.Context, actor string, in RegisterInput) 
 	if err != nil {
 		return store.Domain{}, invalid(err)
 	}
+	// The agent's own check, so nothing stored here can be refused at the tunnel later
+	// (shared/hostname is stricter; this is the guarantee, not a second opinion).
+	if err := checkRoutable(name); err != nil {
+		return store.Domain{}, err
+	}
 	nd := store.NewDomain{
 		CustomerID:         in.CustomerID,
 		TenantDeploymentID: in.TenantDeploymentID,
@@ -148,6 +161,9 @@ func (s *Service) Register(ctx context.Context, actor string, in RegisterInput) 
 	if in.Subdomain != "" {
 		if err := s.rules.ValidateSubdomain(in.Subdomain); err != nil {
 			return store.Domain{}, invalid(err)
+		}
+		if err := checkRoutable(in.Subdomain + "." + s.cfg.Zone); err != nil {
+			return store.Domain{}, err
 		}
 		nd.Subdomains, nd.Explicit = []string{in.Subdomain}, true
 	} else {
@@ -242,6 +258,16 @@ func (s *Service) Delete(ctx context.Context, actor string, d store.Domain) erro
 	return fromStore(s.store.DeleteDomain(ctx, actor, d.ID))
 }
 
+// UpdateRouting moves a domain to another tenant deployment of its customer (or detaches it)
+// and/or changes is_primary; see store.UpdateDomainRouting.
+func (s *Service) UpdateRouting(ctx context.Context, actor string, d store.Domain, p store.DomainPatch) (store.Domain, error) {
+	out, err := s.store.UpdateDomainRouting(ctx, actor, d.ID, p)
+	if err != nil {
+		return store.Domain{}, fromStore(err)
+	}
+	return out, nil
+}
+
 // NewToken returns a fresh verification token.
 func NewToken() string { return "jeturing-verify-" + randomHex(16) }
 
@@ -260,6 +286,20 @@ func TXTName(name string) string {
 		reg = name
 	}
 	return TXTLabel + "." + reg
+}
+
+// checkRoutable refuses a hostname the tunnel agent would refuse as a rule's hostname, with the
+// agent's words.
+func checkRoutable(name string) error {
+	if err := ingress.CheckManagedHostname(name); err != nil {
+		msg := err.Error()
+		var re *ingress.RuleError
+		if errors.As(err, &re) {
+			msg = re.Msg
+		}
+		return &Error{Kind: Invalid, Code: "invalid_hostname", Message: msg}
+	}
+	return nil
 }
 
 func invalid(err error) error {

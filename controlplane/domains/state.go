@@ -112,7 +112,9 @@ func (s *Service) Steps(d store.Domain) []Step {
 		}
 	}
 
-	switch {
+	switch problem := d.IngressProblem(); {
+	case problem != "":
+		steps = append(steps, Step{"tunnel_ingress", StepFailed, problem})
 	case d.TunnelIngressConfigured:
 		steps = append(steps, Step{"tunnel_ingress", StepDone, "el túnel enruta ambos nombres al tenant"})
 	case d.TenantDeploymentID == nil:

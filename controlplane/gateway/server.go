@@ -358,14 +358,24 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 	} else {
 		sess.nacked = ack.Version
 	}
-	_, err = s.Store.RecordAgentAck(ctx, sess.agent.ID, store.AgentAck{Version: ack.Version, OK: ack.OK, Stage: ack.Stage, Error: ack.Error, SHA256: ack.SHA256})
+	rec := store.AgentAck{Version: ack.Version, OK: ack.OK, Stage: ack.Stage, Error: ack.Error, SHA256: ack.SHA256}
+	for _, r := range ack.Rejected {
+		rec.Rejected = append(rec.Rejected, store.RejectedRule{Hostname: r.Hostname, Reason: r.Reason, Error: r.Error})
+	}
+	if !ack.OK {
+		s.logger().Warn("agent refused a version", "agent", sess.agent.Name, "version", ack.Version,
+			"stage", ack.Stage, "err", ack.Error, "rules_refused", len(ack.Rejected))
+	}
+	_, err = s.Store.RecordAgentAck(ctx, sess.agent.ID, rec)
 	return err
 }
 
-// maxStatusFrame bounds an agent's status report; it holds a few counters and an error text.
-const maxStatusFrame = 64 << 10
+// maxAgentFrame bounds a message an agent sends on a stream of its own: a status report (a few
+// counters and an error text) or a base report (at most protocol.MaxBaseHostnames names).
+const maxAgentFrame = 1 << 20
 
-// acceptAgentStreams reads the streams the agent opens after the handshake: status reports.
+// acceptAgentStreams reads the streams the agent opens after the handshake: status and base
+// reports.
 func (s *Server) acceptAgentStreams(ctx context.Context, sess *session) {
 	for {
 		stream, err := sess.ys.AcceptStream()
@@ -375,9 +385,21 @@ func (s *Server) acceptAgentStreams(ctx context.Context, sess *session) {
 		go func() {
 			defer stream.Close()
 			_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
-			msg, err := protocol.ReadMessage(stream, maxStatusFrame)
+			msg, err := protocol.ReadMessage(stream, maxAgentFrame)
 			if err != nil {
 				s.logger().Warn("refused a message from an agent", "agent", sess.agent.Name, "err", err)
+				return
+			}
+			if b, ok := msg.(protocol.Base); ok {
+				changed, err := s.Store.RecordAgentBase(ctx, sess.agent.ID, b.SHA256, b.Hostnames)
+				if err != nil {
+					s.logger().Warn("store agent base report", "agent", sess.agent.Name, "err", err)
+				} else if changed {
+					// RecordAgentBase gave the tunnel a new version (its NOTIFY reaches every
+					// session), so a version refused because of the old base is never waited on.
+					s.logger().Info("agent reported a new base file", "agent", sess.agent.Name, "sha256", b.SHA256,
+						"hostnames", len(b.Hostnames))
+				}
 				return
 			}
 			st, ok := msg.(protocol.Status)

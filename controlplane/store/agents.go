@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/textlimit"
 )
 
 // Agent is an edge agent enrolled for one tunnel; its token is stored only as a SHA-256 hash.
@@ -102,6 +104,29 @@ type AgentAck struct {
 	// FromHello: the version comes from a hello (the agent finished an apply whose ACK was lost,
 	// e.g. it was killed mid-apply), not from an answer to a push; the agent's last error stays.
 	FromHello bool
+	// Rejected are the rules a NACK at validate is attributed to.
+	Rejected []RejectedRule
+}
+
+// RejectedRule is a managed rule an agent refused (protocol.Rejection).
+type RejectedRule struct {
+	Hostname string
+	Reason   string // protocol.Reject*: invalid, base_conflict, duplicate, cloudflared
+	Error    string
+}
+
+// ownerSentence is what the owner of a domain is told about an agent's refusal of its rule:
+// the agent's words only when they are about the rule's own content, never the operator's
+// rules or another tenant's hostnames.
+func (r RejectedRule) ownerSentence() string {
+	switch r.Reason {
+	case "base_conflict":
+		return fmt.Sprintf("%s is already routed by the tunnel host's own configuration, "+
+			"so the tunnel cannot send it to your tenant; contact support", r.Hostname)
+	case "duplicate":
+		return fmt.Sprintf("%s is already routed by another domain on this tunnel", r.Hostname)
+	}
+	return fmt.Sprintf("the tunnel agent refused the rule for %s: %s", r.Hostname, textlimit.Truncate(r.Error, 1000))
 }
 
 // RecordAgentAck stores an agent's answer. On an ACK, every domain of the tunnel whose rules are
@@ -114,22 +139,7 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 		var tunnelID int64
 		var name string
 		if !a.OK {
-			msg := fmt.Sprintf("%s: %s", a.Stage, a.Error)
-			err := tx.QueryRow(ctx, `UPDATE agents SET last_error = $2, last_seen_at = now() WHERE id = $1 RETURNING tunnel_id, name`,
-				agentID, msg).Scan(&tunnelID, &name)
-			if err != nil {
-				return fmt.Errorf("record nack of agent %d: %w", agentID, err)
-			}
-			_, err = tx.Exec(ctx, `UPDATE custom_domains d SET provision_error_step = 'tunnel', updated_at = now(),
-					last_error = $2
-				FROM tenant_deployments td
-				WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
-				  AND NOT d.tunnel_ingress_configured AND d.ingress_version IS NOT NULL`,
-				tunnelID, fmt.Sprintf("the tunnel agent %s rejected config version %d at %s", name, a.Version, msg))
-			if err != nil {
-				return fmt.Errorf("show nack on domains: %w", err)
-			}
-			return audit(ctx, tx, "agent:"+name, "agent.nack", "agent", agentID, map[string]any{"version": a.Version, "stage": a.Stage, "error": a.Error})
+			return s.recordNack(ctx, tx, agentID, a)
 		}
 		err := tx.QueryRow(ctx, `UPDATE agents SET applied_version = greatest(coalesce(applied_version, 0), $2),
 				applied_sha256 = $3, last_error = CASE WHEN $4 THEN last_error END, last_seen_at = now()
@@ -139,12 +149,18 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 		}
 		// What every enrolled agent of the tunnel has applied.
 		const floor = `(SELECT min(coalesce(applied_version, 0)) FROM agents WHERE tunnel_id = $1 AND revoked_at IS NULL)`
+		// A domain left out of the desired set is not routed, whatever version was applied.
+		excluded, err := excludedDomains(ctx, tx, tunnelID)
+		if err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `UPDATE custom_domains d SET tunnel_ingress_configured = true, updated_at = now(),
 				last_error = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.last_error END,
 				provision_error_step = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.provision_error_step END
 			FROM tenant_deployments td
 			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
-			  AND NOT d.tunnel_ingress_configured AND d.ingress_version <= `+floor, tunnelID)
+			  AND NOT d.tunnel_ingress_configured AND d.ingress_version <= `+floor+`
+			  AND NOT d.id = ANY($2)`, tunnelID, excluded)
 		if err != nil {
 			return fmt.Errorf("mark domains routed: %w", err)
 		}
@@ -165,6 +181,91 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 		return nil
 	})
 	return removed, err
+}
+
+// recordNack stores an agent's refusal. Rules it names are left out of the tunnel (their domains
+// say why) and a new version is pushed, so one bad rule never freezes the tunnel; a refusal that
+// names no rule (a failed restart, an invalid base file) is shown on the waiting domains in
+// words that say nothing of other tenants or the operator's configuration, and in full on the
+// agent (admins only).
+func (s *Store) recordNack(ctx context.Context, tx pgx.Tx, agentID int64, a AgentAck) error {
+	var tunnelID int64
+	var name string
+	msg := textlimit.Truncate(fmt.Sprintf("%s: %s", a.Stage, a.Error), 4000)
+	err := tx.QueryRow(ctx, `UPDATE agents SET last_error = $2, last_seen_at = now() WHERE id = $1 RETURNING tunnel_id, name`,
+		agentID, msg).Scan(&tunnelID, &name)
+	if err != nil {
+		return fmt.Errorf("record nack of agent %d: %w", agentID, err)
+	}
+	var contained []int64
+	for _, r := range a.Rejected {
+		rows, _ := tx.Query(ctx, `UPDATE custom_domains d SET ingress_rejected_at = now(), ingress_rejected_kind = $3,
+				ingress_rejected_reason = $4, tunnel_ingress_configured = false, updated_at = now()
+			FROM tenant_deployments td
+			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
+			  AND $2 IN (d.external_domain, d.sajet_full_domain) AND d.ingress_rejected_at IS NULL
+			RETURNING d.id`, tunnelID, r.Hostname, r.Reason, r.ownerSentence())
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("leave out the rule for %s: %w", r.Hostname, err)
+		}
+		for _, id := range ids {
+			if err := audit(ctx, tx, "agent:"+name, "domain.ingress_rejected", "domain", id, map[string]any{
+				"version": a.Version, "hostname": r.Hostname, "reason": r.Reason, "error": r.Error}); err != nil {
+				return err
+			}
+		}
+		contained = append(contained, ids...)
+	}
+	if len(contained) > 0 {
+		// The next version leaves them out; every other domain of the tunnel converges.
+		if _, err := bumpTunnelVersion(ctx, tx, tunnelID); err != nil {
+			return err
+		}
+	} else {
+		_, err = tx.Exec(ctx, `UPDATE custom_domains d SET provision_error_step = 'tunnel', updated_at = now(),
+				last_error = $2
+			FROM tenant_deployments td
+			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
+			  AND NOT d.tunnel_ingress_configured AND d.ingress_version IS NOT NULL`,
+			tunnelID, fmt.Sprintf("the tunnel host could not apply configuration version %d (stage %s); "+
+				"the operators see the details on the tunnel's agent and the change is retried", a.Version, a.Stage))
+		if err != nil {
+			return fmt.Errorf("show nack on domains: %w", err)
+		}
+	}
+	return audit(ctx, tx, "agent:"+name, "agent.nack", "agent", agentID, map[string]any{
+		"version": a.Version, "stage": a.Stage, "error": a.Error, "contained_domains": contained})
+}
+
+// RecordAgentBase stores the base file an agent reported. When its hash changed, rules an agent
+// refused on the tunnel are offered again (the operator may have fixed the collision) and the
+// tunnel gets a new version, since which hostnames collide may have changed too.
+func (s *Store) RecordAgentBase(ctx context.Context, agentID int64, sha string, hostnames []string) (changed bool, err error) {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var tunnelID int64
+		var name string
+		err := tx.QueryRow(ctx, `UPDATE agents SET base_sha256 = $2, base_hostnames = $3
+			WHERE id = $1 AND base_sha256 IS DISTINCT FROM $2 RETURNING tunnel_id, name`, agentID, sha, hostnames).Scan(&tunnelID, &name)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("record base of agent %d: %w", agentID, err)
+		}
+		changed = true
+		if _, err := tx.Exec(ctx, `UPDATE custom_domains d SET ingress_rejected_at = NULL, ingress_rejected_kind = NULL,
+				ingress_rejected_reason = NULL, updated_at = now()
+			FROM tenant_deployments td
+			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.ingress_rejected_at IS NOT NULL`, tunnelID); err != nil {
+			return fmt.Errorf("offer refused rules again: %w", err)
+		}
+		if _, err := bumpTunnelVersion(ctx, tx, tunnelID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, "agent:"+name, "agent.base", "agent", agentID, map[string]any{"sha256": sha, "hostnames": len(hostnames)})
+	})
+	return changed, err
 }
 
 // AgentConnected records an agent's hello: when it was seen and the version it says it runs

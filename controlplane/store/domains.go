@@ -45,6 +45,28 @@ type Domain struct {
 	CustomHostnameStatus    *string         `db:"custom_hostname_status"`
 	CustomHostnameDetail    json.RawMessage `db:"custom_hostname_detail"`
 	ProvisionErrorStep      *string         `db:"provision_error_step"`
+	// What decides whether the domain's rules go into its tunnel (IngressProblem).
+	BackendURL            *string `db:"backend_url"`
+	Qualifies             bool    `db:"qualifies"`
+	IngressRejectedKind   *string `db:"ingress_rejected_kind"`
+	IngressRejectedReason *string `db:"ingress_rejected_reason"`
+	BaseConflict          bool    `db:"base_conflict"`
+	HostnameTaken         bool    `db:"hostname_taken"`
+}
+
+// IngressProblem says, in a sentence for the domain's owner, why its rules are left out of its
+// tunnel's desired set; "" when they are in it (or the domain does not qualify yet). It is the
+// same decision the desired set makes (ingressProblem), except that a hostname counts as taken
+// when an older qualifying domain of the tunnel names it, whether or not that one is left out
+// itself (only hand-written rows can collide so).
+func (d Domain) IngressProblem() string {
+	if !d.Qualifies {
+		return ""
+	}
+	_, reason := ingressProblem(routedDomain{id: d.ID, external: d.ExternalDomain, platform: d.SajetFullDomain,
+		service: *d.BackendURL, rejectedKind: d.IngressRejectedKind, rejectedReason: d.IngressRejectedReason,
+		taken: d.HostnameTaken, baseConflict: d.BaseConflict})
+	return reason
 }
 
 const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.external_domain, d.sajet_subdomain,
@@ -53,7 +75,14 @@ const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.exte
 	d.tunnel_ingress_configured, d.ssl_status, d.is_active, d.is_primary, d.created_at, d.updated_at,
 	d.created_by, d.last_checked_at, d.last_error, d.last_check, d.ingress_version, d.deleting_at,
 	d.expires_at, c.require_txt, t.cloudflare_tunnel_id::text AS tunnel_uuid, d.cloudflare_custom_hostname_id,
-	d.custom_hostname_status, d.custom_hostname_detail, d.provision_error_step
+	d.custom_hostname_status, d.custom_hostname_detail, d.provision_error_step,
+	td.backend_url, (`+inIngress+`) IS TRUE AS qualifies, d.ingress_rejected_kind, d.ingress_rejected_reason,
+	EXISTS (SELECT 1 FROM agents a WHERE a.tunnel_id = td.tunnel_id AND a.revoked_at IS NULL
+		AND a.base_hostnames && ARRAY[d.external_domain::text, d.sajet_full_domain::text]) AS base_conflict,
+	EXISTS (SELECT 1 FROM custom_domains o JOIN tenant_deployments otd ON otd.id = o.tenant_deployment_id
+		WHERE otd.tunnel_id = td.tunnel_id AND o.id < d.id AND o.deleting_at IS NULL
+		  AND (o.external_domain IN (d.external_domain, d.sajet_full_domain)
+		    OR o.sajet_full_domain IN (d.external_domain, d.sajet_full_domain))) AS hostname_taken
 FROM custom_domains d
 JOIN customers c ON c.id = d.customer_id
 LEFT JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
@@ -135,6 +164,16 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 
 		if err := s.resolveExisting(ctx, tx, nd); err != nil {
 			return err
+		}
+		var reserved bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM agents WHERE revoked_at IS NULL
+				AND base_hostnames && ARRAY[$1::text])`, nd.ExternalDomain).Scan(&reserved); err != nil {
+			return fmt.Errorf("check the tunnels' own hostnames: %w", err)
+		}
+		if reserved {
+			return &ConflictError{Code: "hostname_reserved", Message: fmt.Sprintf(
+				"%s is routed by the platform's own tunnel configuration and cannot be registered as a customer domain; contact support if you own it",
+				nd.ExternalDomain)}
 		}
 
 		quota := nd.PlanQuota[plan]
@@ -269,8 +308,12 @@ func pickSubdomain(ctx context.Context, tx pgx.Tx, nd NewDomain) (string, error)
 	if len(nd.Subdomains) == 0 {
 		return "", fmt.Errorf("no subdomain candidates for %s", nd.ExternalDomain)
 	}
+	// Taken: by a domain (also one being deleted), or as a hostname a tunnel's operator routes.
 	rows, _ := tx.Query(ctx, `SELECT sajet_subdomain FROM custom_domains
-		WHERE sajet_zone = $1 AND sajet_subdomain = ANY($2)`, nd.Zone, nd.Subdomains)
+		WHERE sajet_zone = $1 AND sajet_subdomain = ANY($2)
+		UNION
+		SELECT left(h, -length($1) - 1) FROM agents a CROSS JOIN LATERAL unnest(a.base_hostnames) AS h
+		WHERE a.revoked_at IS NULL AND h = ANY(SELECT c || '.' || $1 FROM unnest($2::text[]) AS c)`, nd.Zone, nd.Subdomains)
 	taken, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return "", fmt.Errorf("check subdomains: %w", err)

@@ -93,3 +93,10 @@ func CheckManagedService(service string) error {
 	// Any valid managed hostname will do: only the service is being judged.
 	return CheckManagedRule(Rule{Hostname: "backend.check.invalid", Service: service})
 }
+
+// CheckManagedHostname checks a hostname as the hostname of a managed rule, with the agent's
+// message. The control plane runs it on every hostname it is about to route (a customer's
+// domain after normalisation, a platform subdomain), so nothing it stores can be refused later.
+func CheckManagedHostname(hostname string) error {
+	return CheckManagedRule(Rule{Hostname: hostname, Service: "http://backend.check.invalid"})
+}
