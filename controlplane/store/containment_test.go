@@ -114,7 +114,7 @@ func TestANackNamingARuleContainsIt(t *testing.T) {
 	v := f.desired(t).Version
 
 	_, err = f.st.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: v, Stage: "validate",
-		Error: "cloudflared: www.impulse-max.com is odd (next to www.techeels.io)",
+		Error:    "cloudflared: www.impulse-max.com is odd (next to www.techeels.io)",
 		Rejected: []store.RejectedRule{{Hostname: "www.impulse-max.com", Reason: "cloudflared", Error: "cloudflared: www.impulse-max.com is odd"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.exte
 	d.created_by, d.last_checked_at, d.last_error, d.last_check, d.ingress_version, d.deleting_at,
 	d.expires_at, c.require_txt, t.cloudflare_tunnel_id::text AS tunnel_uuid, d.cloudflare_custom_hostname_id,
 	d.custom_hostname_status, d.custom_hostname_detail, d.provision_error_step,
-	td.backend_url, (`+inIngress+`) IS TRUE AS qualifies, d.ingress_rejected_kind, d.ingress_rejected_reason,
+	td.backend_url, (` + inIngress + `) IS TRUE AS qualifies, d.ingress_rejected_kind, d.ingress_rejected_reason,
 	EXISTS (SELECT 1 FROM agents a WHERE a.tunnel_id = td.tunnel_id AND a.revoked_at IS NULL
 		AND a.base_hostnames && ARRAY[d.external_domain::text, d.sajet_full_domain::text]) AS base_conflict,
 	EXISTS (SELECT 1 FROM custom_domains o JOIN tenant_deployments otd ON otd.id = o.tenant_deployment_id

@@ -63,9 +63,9 @@ const inIngress = `d.deleting_at IS NULL AND td.tunnel_id IS NOT NULL AND td.bac
 
 // routedDomain is what decides whether a qualifying domain's rules go into its tunnel.
 type routedDomain struct {
-	id                       int64
-	external, platform       string
-	service                  string
+	id                           int64
+	external, platform           string
+	service                      string
 	rejectedKind, rejectedReason *string // set when an agent refused the rules
 	// taken: an older domain of the tunnel routes one of the hostnames. baseConflict: an
 	// agent's base file routes one of them.
