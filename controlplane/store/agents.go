@@ -164,6 +164,10 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 		if err != nil {
 			return fmt.Errorf("mark domains routed: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `UPDATE custom_domains SET tunnel_ingress_configured = false, updated_at = now()
+			WHERE id = ANY($1) AND tunnel_ingress_configured`, excluded); err != nil {
+			return fmt.Errorf("mark left-out domains unrouted: %w", err)
+		}
 		rows, _ := tx.Query(ctx, `DELETE FROM custom_domains d USING tenant_deployments td
 			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NOT NULL
 			  AND d.ingress_removal_version <= `+floor+`
@@ -254,14 +258,31 @@ func (s *Store) RecordAgentBase(ctx context.Context, agentID int64, sha string, 
 			return fmt.Errorf("record base of agent %d: %w", agentID, err)
 		}
 		changed = true
+		// Which domains were left out under the old base (and refusals, which a base edit may
+		// have cured): those that come back get the new version as the one that must be
+		// applied before they count as routed again.
+		before, err := excludedDomains(ctx, tx, tunnelID)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE custom_domains d SET ingress_rejected_at = NULL, ingress_rejected_kind = NULL,
 				ingress_rejected_reason = NULL, updated_at = now()
 			FROM tenant_deployments td
 			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.ingress_rejected_at IS NOT NULL`, tunnelID); err != nil {
 			return fmt.Errorf("offer refused rules again: %w", err)
 		}
-		if _, err := bumpTunnelVersion(ctx, tx, tunnelID); err != nil {
+		version, err := bumpTunnelVersion(ctx, tx, tunnelID)
+		if err != nil {
 			return err
+		}
+		after, err := excludedDomains(ctx, tx, tunnelID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE custom_domains SET tunnel_ingress_configured = false, updated_at = now(),
+				ingress_version = CASE WHEN id = ANY($3) THEN ingress_version ELSE $2 END
+			WHERE id = ANY($1) OR id = ANY($3)`, before, version, after); err != nil {
+			return fmt.Errorf("reconsider left-out domains: %w", err)
 		}
 		return audit(ctx, tx, "agent:"+name, "agent.base", "agent", agentID, map[string]any{"sha256": sha, "hostnames": len(hostnames)})
 	})
