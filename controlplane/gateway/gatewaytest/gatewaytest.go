@@ -188,3 +188,17 @@ func FingerprintOf(cert tls.Certificate) string {
 	sum := sha256.Sum256(cert.Certificate[0])
 	return hex.EncodeToString(sum[:])
 }
+
+// Send writes msg on a stream of its own, as the agent sends status and base reports.
+func (a *Agent) Send(t testing.TB, msg protocol.Message) {
+	t.Helper()
+	stream, err := a.Session.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	_ = stream.SetDeadline(time.Now().Add(15 * time.Second))
+	if err := protocol.WriteMessage(stream, msg); err != nil {
+		t.Fatal(err)
+	}
+}
