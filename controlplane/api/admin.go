@@ -3,15 +3,12 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/jeturing/sajet-domains/controlplane/domains"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 )
 
@@ -29,7 +26,7 @@ type Customer struct {
 }
 
 func (s *Server) customerJSON(c store.Customer) Customer {
-	q, isPlan := domains.DefaultPlanQuota[c.Plan], true
+	q, isPlan := s.cfg.Domains.PlanQuota(c.Plan), true
 	if c.DomainQuota != nil {
 		q, isPlan = int(*c.DomainQuota), false
 	}
@@ -83,6 +80,9 @@ func (s *Server) registerAdmin() {
 			return nil, err
 		}
 		b := in.Body
+		if err := checkText(map[string]string{"email": b.Email, "company_name": b.CompanyName}); err != nil {
+			return nil, err
+		}
 		if b.Plan == "" {
 			b.Plan = "basic"
 		}
@@ -180,9 +180,12 @@ func (s *Server) registerAdmin() {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
+		if err := checkText(map[string]string{"name": in.Body.Name}); err != nil {
+			return nil, err
+		}
 		if in.Body.BackendURL != nil {
-			if err := checkBackendURL(*in.Body.BackendURL); err != nil {
-				return nil, problem(http.StatusUnprocessableEntity, "invalid_backend_url", err.Error())
+			if err := checkBackend(*in.Body.BackendURL); err != nil {
+				return nil, err
 			}
 		}
 		d, err := s.cfg.Store.CreateTenantDeployment(ctx, principalFrom(ctx).Actor(), store.TenantDeployment{
@@ -205,6 +208,7 @@ func (s *Server) registerAdmin() {
 		return list(ds, func(d store.TenantDeployment) store.TenantDeployment { return d }), nil
 	})
 
+	s.registerRouting()
 	s.registerTokens()
 	s.registerAgents()
 }
@@ -336,22 +340,4 @@ func storeError(err error) error {
 		return problem(http.StatusNotFound, "not_found", "not found")
 	}
 	return err
-}
-
-// checkBackendURL accepts what cloudflared accepts as an HTTP origin: scheme and host, no path.
-func checkBackendURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("backend_url is not a URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("backend_url must start with http:// or https://, e.g. http://10.10.10.105:8069")
-	}
-	if u.Host == "" {
-		return fmt.Errorf("backend_url needs a host, e.g. http://10.10.10.105:8069")
-	}
-	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("backend_url must not have a path (cloudflared rejects it): use %s://%s", u.Scheme, u.Host)
-	}
-	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -81,14 +82,32 @@ func HashToken(token string) []byte {
 // authenticator checks bearer tokens. Valid tokens are cached briefly so a request costs no
 // database round trip for auth; a revoked token stops working within cacheTTL (at once on the
 // replica that revoked it).
+//
+// It also records when each token was last used (api_tokens.last_used_at), cheaply: at most one
+// write per token and minute on this replica (touched), guarded in SQL so that replicas together
+// write it at most once a minute, done in the background by at most touchWriters goroutines.
+// A request never waits for that write and never fails because of it.
 type authenticator struct {
 	store    *store.Store
 	cacheTTL time.Duration
 	limiter  *authlimit.Limiter
+	logger   *slog.Logger
 
 	mu    sync.Mutex
 	cache map[[32]byte]cachedToken
+
+	touchMu  sync.Mutex
+	touched  map[int64]time.Time // token id → when this replica last wrote (or tried to write) its use
+	touchSem chan struct{}       // a slot per write in flight
+	touches  sync.WaitGroup      // writes in flight (tests wait for them)
 }
+
+// touchWriters bounds the last-use writes in flight; when all are busy a use is not recorded now
+// but by a later request of the same token.
+const touchWriters = 4
+
+// touchTimeout bounds one last-use write.
+const touchTimeout = 5 * time.Second
 
 type cachedToken struct {
 	p       Principal
@@ -100,8 +119,9 @@ var (
 	errBadToken = errors.New("invalid or revoked token")
 )
 
-func newAuthenticator(st *store.Store, ttl time.Duration, limiter *authlimit.Limiter) *authenticator {
-	return &authenticator{store: st, cacheTTL: ttl, limiter: limiter, cache: make(map[[32]byte]cachedToken)}
+func newAuthenticator(st *store.Store, ttl time.Duration, limiter *authlimit.Limiter, logger *slog.Logger) *authenticator {
+	return &authenticator{store: st, cacheTTL: ttl, limiter: limiter, logger: logger, cache: make(map[[32]byte]cachedToken),
+		touched: make(map[int64]time.Time), touchSem: make(chan struct{}, touchWriters)}
 }
 
 // authenticate returns the principal for an Authorization header value.
@@ -120,6 +140,7 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (Princi
 	c, hit := a.cache[key]
 	a.mu.Unlock()
 	if hit && now.Before(c.expires) {
+		a.touch(c.p.TokenID, now)
 		return c.p, nil
 	}
 	t, err := a.store.LookupAPIToken(ctx, key[:])
@@ -139,7 +160,40 @@ func (a *authenticator) authenticate(ctx context.Context, header string) (Princi
 	}
 	a.cache[key] = cachedToken{p: p, expires: now.Add(a.cacheTTL)}
 	a.mu.Unlock()
+	a.touch(p.TokenID, now)
 	return p, nil
+}
+
+// touch records in the background that token id authenticated a request, unless this replica
+// did so less than store.TouchMinInterval ago. It never blocks: with every writer busy the use
+// is left to a later request. A failed write is logged and tried again a minute later.
+func (a *authenticator) touch(id int64, now time.Time) {
+	a.touchMu.Lock()
+	if last, ok := a.touched[id]; ok && now.Sub(last) < store.TouchMinInterval {
+		a.touchMu.Unlock()
+		return
+	}
+	select {
+	case a.touchSem <- struct{}{}:
+	default:
+		a.touchMu.Unlock()
+		return
+	}
+	if len(a.touched) > 10000 {
+		clear(a.touched) // bounded: forgetting costs at most one guarded UPDATE per token
+	}
+	a.touched[id] = now
+	a.touches.Add(1)
+	a.touchMu.Unlock()
+	go func() {
+		defer a.touches.Done()
+		defer func() { <-a.touchSem }()
+		ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
+		defer cancel()
+		if _, err := a.store.TouchAPIToken(ctx, id); err != nil {
+			a.logger.Warn("record api token use", "token_id", id, "err", err)
+		}
+	}()
 }
 
 // forget drops cached principals of a token id (after revocation).

@@ -209,6 +209,8 @@ func (s *Server) registerDomains() {
 		Summary: "Put a verified, provisioned domain in service", Tags: []string{"domains"},
 		Errors: []int{401, 404, 409},
 	}, s.activateDomain)
+
+	s.registerDomainPatch()
 }
 
 func (s *Server) createDomain(ctx context.Context, in *createDomainInput) (*domainOutput, error) {

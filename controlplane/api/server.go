@@ -67,7 +67,7 @@ func New(cfg Config) *Server {
 		cfg.AuthFailureInterval = 2 * time.Second
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
-	s.auth = newAuthenticator(cfg.Store, cfg.TokenCacheTTL, authlimit.New(cfg.AuthFailureBurst, cfg.AuthFailureInterval))
+	s.auth = newAuthenticator(cfg.Store, cfg.TokenCacheTTL, authlimit.New(cfg.AuthFailureBurst, cfg.AuthFailureInterval), cfg.Logger)
 	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sajet_http_request_duration_seconds",
 		Help:    "REST API request latency by operation and status.",

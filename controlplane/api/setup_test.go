@@ -29,6 +29,7 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 type bundle struct {
 	t     testing.TB
 	url   string
+	api   *api.Server
 	pool  *pgxpool.Pool
 	store *store.Store
 	dns   *dnstest.Server
@@ -56,14 +57,15 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	}
 	st := store.New(pool)
 	svc := domains.New(st, verifier, domains.Config{Zone: "sajet.us", UnverifiedTTL: o.unverifiedTTL}, slog.New(slog.DiscardHandler))
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Domains: svc, AuthFailureBurst: o.authBurst}))
+	handler := api.New(api.Config{Store: st, Domains: svc, AuthFailureBurst: o.authBurst})
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 
 	secret, hash := api.NewToken()
 	if _, err := st.CreateAPIToken(context.Background(), "test", hash, api.RoleAdmin, nil, "test"); err != nil {
 		t.Fatal(err)
 	}
-	return &bundle{t: t, url: srv.URL, pool: pool, store: st, dns: dnsSrv, admin: secret}
+	return &bundle{t: t, url: srv.URL, api: handler, pool: pool, store: st, dns: dnsSrv, admin: secret}
 }
 
 // response is a decoded HTTP answer.

@@ -177,3 +177,147 @@ func (s *Store) ListTenantDeployments(ctx context.Context, customerID, after int
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
+
+// CustomerPatch is a partial update of a customer; DomainQuota is nullable (nil: the plan's quota).
+type CustomerPatch struct {
+	Email       Change[string]
+	CompanyName Change[string]
+	Plan        Change[string]
+	DomainQuota Change[*int32]
+	RequireTXT  Change[bool]
+}
+
+// UpdateCustomer changes a customer. The customer's row is locked as InsertDomain locks it, so a
+// quota change and concurrent registrations cannot together exceed the new quota: a change that
+// lowers the effective quota below the live domains is refused (quota_below_usage). A change of
+// require_txt changes which of the customer's domains qualify for their tunnels, and re-routes
+// them in the same transaction; domains it lets through are provisioned.
+func (s *Store) UpdateCustomer(ctx context.Context, actor string, id int64, p CustomerPatch, planQuota map[string]int) (Customer, error) {
+	var out Customer
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var old Customer
+		err := tx.QueryRow(ctx, `SELECT email, company_name, plan, domain_quota, require_txt FROM customers WHERE id = $1 FOR UPDATE`, id).
+			Scan(&old.Email, &old.CompanyName, &old.Plan, &old.DomainQuota, &old.RequireTXT)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock customer %d: %w", id, err)
+		}
+		c := Customer{Email: p.Email.To(old.Email), CompanyName: p.CompanyName.To(old.CompanyName), Plan: p.Plan.To(old.Plan),
+			DomainQuota: p.DomainQuota.To(old.DomainQuota), RequireTXT: p.RequireTXT.To(old.RequireTXT)}
+		ch := changes{}
+		note(ch, "email", old.Email, c.Email)
+		note(ch, "company_name", old.CompanyName, c.CompanyName)
+		note(ch, "plan", old.Plan, c.Plan)
+		notePtr(ch, "domain_quota", old.DomainQuota, c.DomainQuota)
+		note(ch, "require_txt", old.RequireTXT, c.RequireTXT)
+		if len(ch) == 0 {
+			out, err = getCustomer(ctx, tx, id)
+			return err
+		}
+
+		quota := func(c Customer) int {
+			if c.DomainQuota != nil {
+				return int(*c.DomainQuota)
+			}
+			return planQuota[c.Plan]
+		}
+		if newQ := quota(c); newQ < quota(old) {
+			var live int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NULL`, id).
+				Scan(&live); err != nil {
+				return fmt.Errorf("count domains: %w", err)
+			}
+			if live > newQ {
+				allows := fmt.Sprintf("plan %s allows %d", c.Plan, newQ)
+				advice := fmt.Sprintf("delete %s or set domain_quota", plural(live-newQ, "domain(s)"))
+				if c.DomainQuota != nil {
+					allows = fmt.Sprintf("domain_quota allows %d", newQ)
+					advice = fmt.Sprintf("delete %s or set a domain_quota of at least %d", plural(live-newQ, "domain(s)"), live)
+				}
+				return &ConflictError{Code: "quota_below_usage", Message: fmt.Sprintf("customer %d has %s; %s: %s",
+					id, plural(live, "live domain(s)"), allows, advice)}
+			}
+		}
+
+		var ids []int64
+		var before map[int64]route
+		if c.RequireTXT != old.RequireTXT {
+			if ids, err = lockDomains(ctx, tx, `d.customer_id = $1`, id); err != nil {
+				return err
+			}
+			if before, err = routes(ctx, tx, ids, true); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `UPDATE customers SET email = $2, company_name = $3, plan = $4, domain_quota = $5, require_txt = $6
+			WHERE id = $1`, id, c.Email, c.CompanyName, c.Plan, c.DomainQuota, c.RequireTXT)
+		if err != nil {
+			return fmt.Errorf("update customer %d: %w", id, err)
+		}
+		detail := map[string]any{"changes": ch}
+		if before != nil {
+			after, err := routes(ctx, tx, ids, false)
+			if err != nil {
+				return err
+			}
+			r, err := s.applyRoutes(ctx, tx, before, after)
+			if err != nil {
+				return err
+			}
+			detail["rerouted"] = r
+		}
+		if err := audit(ctx, tx, actor, "customer.update", "customer", id, detail); err != nil {
+			return err
+		}
+		out, err = getCustomer(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+// DeleteCustomer removes a customer nothing refers to any more: no domain (live or still being
+// removed), no tenant deployment and no live API token. Revoked tokens and claims go with it.
+func (s *Store) DeleteCustomer(ctx context.Context, actor string, id int64) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var c Customer
+		err := tx.QueryRow(ctx, `SELECT email, company_name, plan FROM customers WHERE id = $1 FOR UPDATE`, id).
+			Scan(&c.Email, &c.CompanyName, &c.Plan)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock customer %d: %w", id, err)
+		}
+		live, err := usedBy(ctx, tx, "live domain(s)", "delete the domains",
+			`SELECT external_domain, count(*) OVER () FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NULL ORDER BY id`, id)
+		if err != nil {
+			return err
+		}
+		removing, err := usedBy(ctx, tx, "domain(s) being removed", removalFix,
+			`SELECT external_domain, count(*) OVER () FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NOT NULL ORDER BY id`, id)
+		if err != nil {
+			return err
+		}
+		deployments, err := usedBy(ctx, tx, "tenant deployment(s)", "delete the tenant deployments",
+			`SELECT name || ' #' || id, count(*) OVER () FROM tenant_deployments WHERE customer_id = $1 ORDER BY id`, id)
+		if err != nil {
+			return err
+		}
+		tokens, err := usedBy(ctx, tx, "API token(s)", "revoke the tokens",
+			`SELECT CASE WHEN name <> '' THEN name || ' #' || id ELSE '#' || id END, count(*) OVER ()
+			FROM api_tokens WHERE customer_id = $1 AND revoked_at IS NULL ORDER BY id`, id)
+		if err != nil {
+			return err
+		}
+		if err := inUse("customer_in_use", fmt.Sprintf("customer %d (%s)", id, c.CompanyName), live, removing, deployments, tokens); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("delete customer %d: %w", id, err)
+		}
+		return audit(ctx, tx, actor, "customer.delete", "customer", id, map[string]any{
+			"email": c.Email, "company_name": c.CompanyName, "plan": c.Plan})
+	})
+}

@@ -55,17 +55,19 @@ func (s *Store) LookupAPIToken(ctx context.Context, hash []byte) (APIToken, erro
 	return t, nil
 }
 
-// TouchAPITokens records last use for a batch of tokens in one statement; the API batches these so
-// authentication costs no write per request.
-func (s *Store) TouchAPITokens(ctx context.Context, ids []int64, at time.Time) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	_, err := s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = $2 WHERE id = ANY($1)`, ids, at)
+// TouchMinInterval is how often a token's last_used_at is written at most.
+const TouchMinInterval = time.Minute
+
+// TouchAPIToken records that a token authenticated a request. The write is guarded so that
+// replicas authenticating the same token write it at most once a minute between them; it
+// reports whether the row was written.
+func (s *Store) TouchAPIToken(ctx context.Context, id int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET last_used_at = now()
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - $2::interval)`, id, TouchMinInterval)
 	if err != nil {
-		return fmt.Errorf("touch api tokens: %w", err)
+		return false, fmt.Errorf("touch api token %d: %w", id, err)
 	}
-	return nil
+	return tag.RowsAffected() == 1, nil
 }
 
 // ListAPITokens lists tokens (never their secrets).

@@ -1,0 +1,4 @@
+package api
+
+// WaitForTokenWrites waits until the last-use writes the server started have finished.
+func WaitForTokenWrites(s *Server) { s.auth.touches.Wait() }
