@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/idna"
 	"gopkg.in/yaml.v3"
+
+	"github.com/jeturing/sajet-domains/shared/ingress/internal/config"
 )
 
 // MaxFileSize bounds what ParseBase and ParseConfig read: a config.yml is a
@@ -28,6 +30,11 @@ type Base struct {
 	head     []byte // top-level keys except ingress, as YAML
 	tail     []byte // operator rules as YAML list items (indent 2)
 	operator []Rule // decoded operator rules, catch-all last
+	// origins holds each operator rule's originRequest as cloudflared decodes
+	// it, defaults the global originRequest (bastionMode applies to every
+	// rule that does not set its own).
+	origins  []*config.OriginRequestConfig
+	defaults *config.OriginRequestConfig
 	// names holds the hostnames the operator's rules name, as written and
 	// in cloudflared's punycode/lower-case alias form, for conflict checks.
 	names map[string]int
@@ -37,11 +44,14 @@ type Base struct {
 func (b *Base) OperatorRules() []Rule { return slices.Clone(b.operator) }
 
 // ParseBase parses the operator's base file. The file must be one YAML
-// mapping (or empty) of at most MaxBaseSize bytes, without aliases, whose
-// optional ingress key is a list of rules with only cloudflared's rule keys.
-// If the operator's rules do not end in a catch-all, CatchAll404 is
-// appended. The resulting operator list must pass Validate; errors name the
-// rule's position in the base file.
+// mapping (or empty) of at most MaxBaseSize bytes that cloudflared loads
+// (its types, its flag types), without aliases, and without any key
+// cloudflared would warn about (rule keys other than hostname, path, service
+// and originRequest, unknown originRequest, access, ipRules or warp-routing
+// keys); other top-level keys are the operator's business. If the operator's
+// rules do not end in a catch-all, CatchAll404 is appended. The resulting
+// operator list must pass cloudflared's validation, with the file's global
+// originRequest; errors name the rule's position in the base file.
 func ParseBase(data []byte) (*Base, error) {
 	if len(data) > MaxBaseSize {
 		return nil, fmt.Errorf("base: file is %d bytes, limit is %d", len(data), MaxBaseSize)
@@ -50,20 +60,31 @@ func ParseBase(data []byte) (*Base, error) {
 	if err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
-	if len(f.unknownRuleKeys) > 0 {
-		return nil, fmt.Errorf("base: unknown ingress rule key %s", f.unknownRuleKeys[0])
+	if len(f.stricter) > 0 {
+		return nil, fmt.Errorf("base: %s", f.stricter[0])
 	}
-	b := &Base{operator: f.rules}
+	if f.hasURL {
+		return nil, fmt.Errorf("base: %w", errURLWithIngress)
+	}
+	if len(f.unknown) > 0 {
+		u := f.unknown[0]
+		if strings.Count(u.Path, ".") == 1 && strings.HasPrefix(u.Path, "ingress[") {
+			return nil, fmt.Errorf("base: unknown ingress rule key %s (line %d)", u.Path, u.Line)
+		}
+		return nil, fmt.Errorf("base: unknown key %s (line %d)", u.Path, u.Line)
+	}
+	b := &Base{operator: f.rules, origins: f.origins, defaults: f.defaults}
 	opNodes := f.ruleNodes
 	if n := len(b.operator); n == 0 || !b.operator[n-1].IsCatchAll() {
 		b.operator = append(b.operator, CatchAll404)
+		b.origins = append(slices.Clip(b.origins), noOrigin)
 		var n yaml.Node
 		if err := n.Encode(CatchAll404); err != nil {
 			return nil, fmt.Errorf("base: %w", err)
 		}
 		opNodes = append(slices.Clip(opNodes), &n)
 	}
-	if err := Validate(b.operator); err != nil {
+	if err := validate(b.operator, b.origins, b.defaults); err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
 	b.names = make(map[string]int, len(b.operator))
@@ -94,16 +115,26 @@ func ParseBase(data []byte) (*Base, error) {
 type Config struct {
 	// Rules is the ingress list as written (not validated; call Validate).
 	Rules []Rule
-	// UnknownKeys lists top-level keys cloudflared does not know and rule
-	// keys other than hostname/path/service/originRequest (as
-	// "ingress[N].key", N 1-based). cloudflared only warns about unused keys
-	// ("Warning: unused keys detected") and exits 0; our apply pipeline
-	// treats them as invalid (DESIGN §7).
+	// UnknownKeys lists the keys cloudflared would ignore, first those it
+	// warns about ("Warning: unused keys detected", exit status 0), as
+	// "ingress[N].key (line L)" or "originRequest.key (line L)" with N
+	// counting from 1, then top-level keys that are neither cloudflared's
+	// config keys nor flags we know (cloudflared says nothing about those).
+	// Our apply pipeline treats all of them as invalid (DESIGN §7).
 	UnknownKeys []string
+
+	file *parsedFile
 }
 
+// ErrEmptyConfig is ValidateFile's error for a file without any YAML
+// document (empty, or only comments). cloudflared reads such a file as no
+// configuration file at all ("No configuration file was found…").
+var ErrEmptyConfig = errors.New("config: the file is empty (cloudflared reads it as no configuration file)")
+
 // ParseConfig parses a full config.yml (rendered or hand-edited), up to
-// MaxFileSize bytes.
+// MaxFileSize bytes. It fails where cloudflared fails to load the file, with
+// cloudflared's message (a YAML error, a value of the wrong type, a flag of
+// the wrong type), prefixed "config: ".
 func ParseConfig(data []byte) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("config: file is %d bytes, limit is %d", len(data), MaxFileSize)
@@ -112,25 +143,53 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c := &Config{Rules: f.rules, UnknownKeys: f.unknownRuleKeys}
-	for i := 0; i < len(f.top); i += 2 {
-		if k := f.top[i].Value; !knownTopLevel[k] {
-			c.UnknownKeys = append(c.UnknownKeys, k)
-		}
+	c := &Config{Rules: f.rules, file: f}
+	for _, u := range f.unknown {
+		c.UnknownKeys = append(c.UnknownKeys, fmt.Sprintf("%s (line %d)", u.Path, u.Line))
 	}
+	c.UnknownKeys = append(c.UnknownKeys, f.unknownTop...)
 	return c, nil
 }
 
-// ValidateFile reports whether a complete config.yml is one cloudflared would run as written:
-// it parses, its rules pass Validate, and it has no key cloudflared would ignore (cloudflared only
-// warns about those; DESIGN §7 treats them as invalid).
+// ValidateFile reports whether a complete config.yml is one cloudflared would run as written.
+// Checks run in cloudflared's order, so that when cloudflared refuses the file the error carries
+// cloudflared's own reason:
+//
+//  1. it loads (ParseConfig; "config: " + what cloudflared prints after
+//     "error parsing YAML in config file at PATH: ", or its flag error);
+//  2. it is not empty (ErrEmptyConfig);
+//  3. its rules pass cloudflared's validation with the file's global
+//     originRequest ("validate: rule #N: " + what cloudflared prints after
+//     "Validation failed: ", or ErrNoIngressRules);
+//  4. it has no url key, which cloudflared refuses next to ingress rules;
+//
+// and then our stricter rules, for files cloudflared accepts:
+//
+//  5. one YAML document, without anchors or aliases, with string keys;
+//  6. credentials-contents and features have the types `cloudflared tunnel
+//     run` requires (ingress validate does not check them);
+//  7. no unknown keys (Config.UnknownKeys): cloudflared only warns about
+//     them; DESIGN §7 treats them as invalid.
 func ValidateFile(data []byte) error {
 	cfg, err := ParseConfig(data)
 	if err != nil {
 		return err
 	}
-	if err := Validate(cfg.Rules); err != nil {
+	f := cfg.file
+	if f.empty {
+		return ErrEmptyConfig
+	}
+	if err := validate(cfg.Rules, f.origins, f.defaults); err != nil {
+		if errors.Is(err, ErrNoIngressRules) {
+			return err
+		}
 		return fmt.Errorf("validate: %w", err)
+	}
+	if f.hasURL {
+		return fmt.Errorf("config: %w", errURLWithIngress)
+	}
+	if len(f.stricter) > 0 {
+		return fmt.Errorf("config: %s", f.stricter[0])
 	}
 	if len(cfg.UnknownKeys) > 0 {
 		return fmt.Errorf("config: unknown keys %s", strings.Join(cfg.UnknownKeys, ", "))
@@ -138,111 +197,112 @@ func ValidateFile(data []byte) error {
 	return nil
 }
 
-// knownTopLevel: cloudflared's config struct keys plus the tunnel-run flags
-// operators commonly put in config.yml (cloudflared reads any CLI flag from
-// the file). Conservative: an unlisted but valid flag is reported, which is
-// the safe direction for an automated apply.
-var knownTopLevel = map[string]bool{
-	"tunnel": true, "ingress": true, "warp-routing": true, "originRequest": true,
-	"credentials-file": true, "credentials-contents": true, "origincert": true,
-	"metrics": true, "loglevel": true, "transport-loglevel": true, "logfile": true,
-	"log-directory": true, "protocol": true, "no-autoupdate": true,
-	"autoupdate-freq": true, "grace-period": true, "edge-ip-version": true,
-	"edge-bind-address": true, "region": true, "retries": true, "tag": true,
-	"pidfile": true, "post-quantum": true, "ha-connections": true,
-	"management-diagnostics": true, "compression-quality": true, "label": true,
-	"features": true, "max-active-flows": true, "dns-resolver-addrs": true,
-	"icmpv4-src": true, "icmpv6-src": true, "rpc-timeout": true,
-	"write-stream-timeout": true, "quic-disable-pmtu-discovery": true,
-	"quic-connection-level-flow-control-limit": true,
-	"quic-stream-level-flow-control-limit":     true,
-}
-
-var ruleKeys = map[string]bool{"hostname": true, "path": true, "service": true, "originRequest": true}
-
 type parsedFile struct {
-	doc             *yaml.Node
-	top             []*yaml.Node
-	ruleNodes       []*yaml.Node
-	rules           []Rule
-	unknownRuleKeys []string
+	empty     bool       // no YAML document at all
+	hasURL    bool       // a top-level url key (cloudflared refuses it with ingress rules)
+	doc       *yaml.Node // the first document
+	top       []*yaml.Node
+	ruleNodes []*yaml.Node
+	rules     []Rule
+	// origins[i] is rules[i]'s originRequest and defaults the global one, as
+	// cloudflared decoded them.
+	origins  []*config.OriginRequestConfig
+	defaults *config.OriginRequestConfig
+	// unknown: keys cloudflared warns about; unknownTop: top-level keys it
+	// ignores silently; stricter: what else we refuse in a file cloudflared
+	// loads (our rules, not cloudflared's).
+	unknown    []config.Unknown
+	unknownTop []string
+	stricter   []string
 }
 
+// parseFile reads data first as cloudflared does (config.Load: its types,
+// its errors; then its flag types), and only then as a YAML tree, for
+// Render (which re-emits the tree) and for our stricter checks.
 func parseFile(data []byte) (*parsedFile, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	f := &parsedFile{doc: &yaml.Node{Kind: yaml.DocumentNode}}
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return f, nil // empty file: no keys, no rules
-		}
+	cf, settings, err := config.Load(data)
+	if errors.Is(err, config.ErrEmpty) {
+		return &parsedFile{empty: true, doc: &yaml.Node{Kind: yaml.DocumentNode}}, nil
+	}
+	if err != nil {
 		return nil, err
 	}
+	if err := checkFlags(settings, validateFlags); err != nil {
+		return nil, err
+	}
+	_, hasURL := settings["url"]
+	f := &parsedFile{defaults: &cf.OriginRequest, hasURL: hasURL}
+	if err := checkFlags(settings, runFlags); err != nil {
+		f.stricter = append(f.stricter, err.Error()+" (cloudflared tunnel run refuses it)")
+	}
+
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err // cannot happen: config.Load decoded the same document
+	}
+	f.doc = &doc
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, err
+			f.stricter = append(f.stricter, fmt.Sprintf("after the first YAML document: %v", err))
+		} else {
+			f.stricter = append(f.stricter, fmt.Sprintf("line %d: more than one YAML document (cloudflared reads only the first)", extra.Line))
 		}
-		return nil, fmt.Errorf("line %d: more than one YAML document", extra.Line)
 	}
 	if err := rejectAliases(&doc); err != nil {
-		return nil, err
+		f.stricter = append(f.stricter, err.Error())
 	}
-	f.doc = &doc
-	if len(doc.Content) == 0 {
-		return f, nil
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return f, nil
-	}
+	root := resolveAlias(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("line %d: top level must be a mapping", root.Line)
+		return f, nil // null: config.Load accepted nothing else
 	}
-	seen := make(map[string]bool, len(root.Content)/2)
 	var ingress *yaml.Node
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.Tag != "!!str" {
-			return nil, fmt.Errorf("line %d: top-level keys must be strings", k.Line)
+			f.stricter = append(f.stricter, fmt.Sprintf("line %d: top-level keys must be strings", k.Line))
 		}
-		if seen[k.Value] {
-			return nil, fmt.Errorf("line %d: duplicate key %q", k.Line, k.Value)
-		}
-		seen[k.Value] = true
 		if k.Value == "ingress" {
-			ingress = v
+			ingress = resolveAlias(v)
 			continue
+		}
+		if !knownTopLevel[k.Value] {
+			f.unknownTop = append(f.unknownTop, k.Value)
 		}
 		f.top = append(f.top, k, v)
 	}
-	if ingress == nil || (ingress.Kind == yaml.ScalarNode && ingress.Tag == "!!null") {
-		return f, nil
+	f.unknown = config.UnknownKeys(&doc)
+	if ingress == nil || ingress.Kind != yaml.SequenceNode {
+		return f, nil // absent or null
 	}
-	if ingress.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("line %d: ingress must be a list", ingress.Line)
+	for _, n := range ingress.Content {
+		// yaml.v3 leaves a null entry out of a list of structs, so for
+		// cloudflared "- ~" is no rule at all (and does not count).
+		if resolveAlias(n).ShortTag() == "!!null" {
+			continue
+		}
+		f.ruleNodes = append(f.ruleNodes, n)
 	}
-	f.ruleNodes = ingress.Content
-	f.rules = make([]Rule, len(ingress.Content))
-	for i, n := range ingress.Content {
-		if n.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("line %d: ingress rule #%d must be a mapping", n.Line, i+1)
-		}
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			k, v := n.Content[j], n.Content[j+1]
-			if !ruleKeys[k.Value] {
-				f.unknownRuleKeys = append(f.unknownRuleKeys, fmt.Sprintf("ingress[%d].%s (line %d)", i+1, k.Value, k.Line))
-				continue
-			}
-			if k.Value != "originRequest" && v.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("line %d: ingress rule #%d: %s must be a string", v.Line, i+1, k.Value)
-			}
-		}
+	if len(f.ruleNodes) != len(cf.Ingress) {
+		return nil, fmt.Errorf("internal error: %d rule nodes, cloudflared reads %d rules", len(f.ruleNodes), len(cf.Ingress))
+	}
+	f.rules = make([]Rule, len(f.ruleNodes))
+	f.origins = make([]*config.OriginRequestConfig, len(f.ruleNodes))
+	for i, n := range f.ruleNodes {
 		if err := n.Decode(&f.rules[i]); err != nil {
 			return nil, fmt.Errorf("ingress rule #%d: %w", i+1, err)
 		}
+		f.origins[i] = &cf.Ingress[i].OriginRequest
 	}
 	return f, nil
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 // rejectAliases refuses anchors' aliases anywhere: Render re-emits parts of

@@ -29,7 +29,11 @@ func CheckManagedRule(r Rule) error {
 		}
 		return err
 	}
-	if err := validateRule(0, 2, r); err != nil {
+	o, err := typedOrigin(r.OriginRequest)
+	if err != nil {
+		return &RuleError{Index: 1, Hostname: r.Hostname, Msg: "originRequest: " + err.Error(), Kind: KindInvalid}
+	}
+	if err := validateRule(0, 2, r, o, nil); err != nil {
 		err.Kind = KindInvalid
 		return err
 	}

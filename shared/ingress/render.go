@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jeturing/sajet-domains/shared/ingress/internal/config"
 )
 
 // Render produces config.yml: the base's top-level keys in their original
@@ -46,7 +48,11 @@ func Render(base *Base, managed []Rule) ([]byte, error) {
 	// Hostnames are unique (ValidateManaged), so this order is total.
 	slices.SortFunc(all, func(a, b Rule) int { return strings.Compare(a.Hostname, b.Hostname) })
 	all = append(all, base.operator...)
-	if err := Validate(all); err != nil {
+	// Managed rules' originRequest is decoded from the map, as written below;
+	// the operator's as cloudflared decoded it from the base file.
+	origins := make([]*config.OriginRequestConfig, len(managed), len(all))
+	origins = append(origins, base.origins...)
+	if err := validate(all, origins, base.defaults); err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
 
@@ -91,17 +97,12 @@ func appendRule(buf []byte, r Rule) ([]byte, error) {
 	if len(r.OriginRequest) > 0 {
 		// Rare (per-tenant overrides): yaml.v3 sorts map keys, so this is
 		// deterministic too.
-		var b bytes.Buffer
-		enc := yaml.NewEncoder(&b)
-		enc.SetIndent(2)
-		if err := enc.Encode(r.OriginRequest); err != nil {
-			return nil, fmt.Errorf("originRequest: %w", err)
-		}
-		if err := enc.Close(); err != nil {
+		b, err := encodeOrigin(r.OriginRequest)
+		if err != nil {
 			return nil, fmt.Errorf("originRequest: %w", err)
 		}
 		buf = append(buf, "    originRequest:\n"...)
-		for line := range strings.Lines(b.String()) {
+		for line := range strings.Lines(string(b)) {
 			buf = append(buf, "      "...)
 			buf = append(buf, line...)
 		}

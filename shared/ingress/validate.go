@@ -1,13 +1,20 @@
 package ingress
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/net/idna"
+	"gopkg.in/yaml.v3"
+
+	"github.com/jeturing/sajet-domains/shared/ingress/internal/config"
 )
 
 // Messages copied from cloudflared ingress/ingress.go so that our NACKs read
@@ -24,35 +31,63 @@ const (
 // does (facts §1), in the same order, so the first failing check of the first
 // failing rule is the one reported, as cloudflared would report it:
 //
+//  0. every rule's originRequest decodes into cloudflared's types, as Render
+//     would write it (durations are strings such as "30s", booleans are
+//     booleans, ...); cloudflared refuses to load a file otherwise, before it
+//     checks any rule;
 //  1. service: unix:/unix+tls: unchecked; http_status:N with 100 ≤ N ≤ 999;
-//     hello_world/hello-world/helloworld, socks-proxy, bastion (or
-//     originRequest.bastionMode: true); otherwise a URL with a scheme, a host
-//     and an empty path (a trailing "/" fails);
-//  2. access: required with audTag but no teamName fails;
+//     hello_world/hello-world; socks-proxy, whose own originRequest.ipRules
+//     must each have a CIDR prefix and ports in 1–65535; bastion, or any
+//     service when bastionMode is true (the rule's own value, else the
+//     global one); otherwise a URL with a scheme, a host and an empty path
+//     (a trailing "/" fails);
+//  2. access (the rule's own): required with audTag but no teamName fails;
 //  3. hostname: no port, "*" only as the first character;
 //  4. only the last rule, and the last rule always, is a catch-all;
 //  5. path compiles as a Go regexp.
 //
-// Like cloudflared it does not check duplicates or hostname syntax; that is
-// ValidateManaged's job. An empty list returns ErrNoIngressRules; anything
-// else is a *RuleError.
+// Validate knows no global originRequest; ValidateFile and Render pass the
+// file's. Like cloudflared it does not check duplicates or hostname syntax;
+// that is ValidateManaged's job. An empty list returns ErrNoIngressRules;
+// anything else is a *RuleError.
 func Validate(rules []Rule) error {
+	return validate(rules, nil, nil)
+}
+
+// validate is Validate with what a file adds: origins[i], when given, is rule
+// i's originRequest as cloudflared decoded it from the file (otherwise it is
+// decoded from rules[i].OriginRequest), and defaults is the file's global
+// originRequest.
+func validate(rules []Rule, origins []*config.OriginRequestConfig, defaults *config.OriginRequestConfig) error {
 	if len(rules) == 0 {
 		return ErrNoIngressRules
 	}
+	typed := make([]*config.OriginRequestConfig, len(rules))
 	for i, r := range rules {
-		if err := validateRule(i, len(rules), r); err != nil {
+		if i < len(origins) && origins[i] != nil {
+			typed[i] = origins[i]
+			continue
+		}
+		o, err := typedOrigin(r.OriginRequest)
+		if err != nil {
+			return ruleErr(i, r, "originRequest: %s", err)
+		}
+		typed[i] = o
+	}
+	for i, r := range rules {
+		if err := validateRule(i, len(rules), r, typed[i], defaults); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func validateRule(i, total int, r Rule) *RuleError {
-	if msg := checkService(r); msg != "" {
+// validateRule checks rule i of total; o is its decoded originRequest.
+func validateRule(i, total int, r Rule, o, defaults *config.OriginRequestConfig) *RuleError {
+	if msg := checkService(r.Service, o, defaults); msg != "" {
 		return ruleErr(i, r, "%s", msg)
 	}
-	if accessMissingTeam(r.OriginRequest) {
+	if a := o.Access; a != nil && a.Required && a.TeamName == "" && len(a.AudTag) > 0 {
 		return ruleErr(i, r, "%s", msgAccessTeamName)
 	}
 	// Ensure that the hostname doesn't contain a port (cloudflared uses
@@ -83,8 +118,7 @@ func validateRule(i, total int, r Rule) *RuleError {
 }
 
 // checkService returns cloudflared's message for an invalid service, or "".
-func checkService(r Rule) string {
-	s := r.Service
+func checkService(s string, o, defaults *config.OriginRequestConfig) string {
 	switch {
 	case strings.HasPrefix(s, "unix:"), strings.HasPrefix(s, "unix+tls:"):
 		return "" // cloudflared does not check socket paths
@@ -97,10 +131,18 @@ func checkService(r Rule) string {
 			return "invalid HTTP status code: " + strconv.Itoa(code)
 		}
 		return ""
-	case s == "hello_world", s == "hello-world", s == "helloworld", s == "socks-proxy", s == "bastion":
+	case s == "hello_world", s == "hello-world":
+		// Not "helloworld": cloudflared reads that as an address without a
+		// scheme.
 		return ""
-	}
-	if b, _ := r.OriginRequest["bastionMode"].(bool); b {
+	case s == "socks-proxy":
+		for _, ipr := range o.IPRules {
+			if msg := checkIPRule(ipr); msg != "" {
+				return "unable to create ip rule for socks-proxy: " + msg
+			}
+		}
+		return ""
+	case s == "bastion", bastionMode(o, defaults):
 		return ""
 	}
 	u, err := url.Parse(s)
@@ -116,29 +158,80 @@ func checkService(r Rule) string {
 	return ""
 }
 
-// accessMissingTeam mirrors cloudflared's validateAccessConfiguration: an
-// access block that is required and names audience tags must name the team.
-func accessMissingTeam(origin map[string]any) bool {
-	acc, ok := origin["access"].(map[string]any)
-	if !ok {
-		return false
+// bastionMode is the rule's bastionMode if it sets one, else the global one.
+func bastionMode(o, defaults *config.OriginRequestConfig) bool {
+	if o.BastionMode != nil {
+		return *o.BastionMode
 	}
-	if req, _ := acc["required"].(bool); !req {
-		return false
+	return defaults != nil && defaults.BastionMode != nil && *defaults.BastionMode
+}
+
+// checkIPRule returns cloudflared's ipaccess message for an invalid ipRules
+// entry of a socks-proxy rule, or "". Ports are checked in ascending order.
+func checkIPRule(r config.IngressIPRule) string {
+	if r.Prefix == nil || *r.Prefix == "" {
+		return "no prefix provided"
 	}
-	team, _ := acc["teamName"].(string)
-	if team != "" {
-		return false
+	if _, _, err := net.ParseCIDR(*r.Prefix); err != nil {
+		return "unable to parse cidr: " + *r.Prefix
 	}
-	switch tags := acc["audTag"].(type) {
-	case []any:
-		return len(tags) > 0
-	case []string:
-		return len(tags) > 0
-	case string:
-		return tags != ""
+	for _, p := range slices.Sorted(slices.Values(r.Ports)) {
+		if p < 1 || p > 65535 {
+			return fmt.Sprintf("invalid port %d, needs to be between 1 and 65535", p)
+		}
 	}
-	return false
+	return ""
+}
+
+// noOrigin is the decoded form of an absent originRequest.
+var noOrigin = &config.OriginRequestConfig{}
+
+// typedOrigin decodes a rule's originRequest map as cloudflared will read it
+// from the file Render writes (through the same YAML encoding).
+func typedOrigin(m map[string]any) (*config.OriginRequestConfig, error) {
+	if len(m) == 0 {
+		return noOrigin, nil
+	}
+	data, err := encodeOrigin(m)
+	if err != nil {
+		return nil, err
+	}
+	o, err := config.DecodeOriginRequest(data)
+	if err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// Line numbers would point into our encoding, not into any file.
+			msgs := make([]string, len(te.Errors))
+			for i, e := range te.Errors {
+				if _, rest, ok := strings.Cut(e, ": "); ok && strings.HasPrefix(e, "line ") {
+					e = rest
+				}
+				msgs[i] = e
+			}
+			return nil, errors.New(strings.Join(msgs, "; "))
+		}
+		return nil, err
+	}
+	return &o, nil
+}
+
+// encodeOrigin encodes an originRequest map exactly as Render writes it.
+func encodeOrigin(m map[string]any) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("encoding YAML: %v", r)
+		}
+	}()
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // ValidateManaged applies our own rules to the control plane's managed rules,
@@ -149,7 +242,9 @@ func accessMissingTeam(origin map[string]any) bool {
 //     trailing dot, no wildcard, xn-- labels that decode; no duplicates;
 //   - no path: a managed rule is one hostname → one backend;
 //   - service: http:// or https:// with a host, an optional numeric port and
-//     nothing else (no path, not even "/", no query, fragment or userinfo).
+//     nothing else (no path, not even "/", no query, fragment or userinfo);
+//   - originRequest: only keys cloudflared knows (it ignores others with a
+//     warning), and no bastionMode, which would replace the service.
 //
 // Errors are *RuleError with Index counting the caller's slice from 1.
 func ValidateManaged(rules []Rule) error {
@@ -168,8 +263,34 @@ func ValidateManaged(rules []Rule) error {
 		if msg := checkManagedService(r.Service); msg != "" {
 			return ruleErr(i, r, "service %q: %s", r.Service, msg)
 		}
+		if len(r.OriginRequest) > 0 {
+			if msg := checkManagedOrigin(r.OriginRequest); msg != "" {
+				return ruleErr(i, r, "originRequest: %s", msg)
+			}
+		}
 	}
 	return nil
+}
+
+// checkManagedOrigin refuses keys cloudflared would ignore with a warning
+// (the agent treats that warning as a failure) and bastionMode, which would
+// replace the rule's service.
+func checkManagedOrigin(m map[string]any) string {
+	if _, ok := m["bastionMode"]; ok {
+		return "bastionMode is not allowed in a managed rule (it replaces the service)"
+	}
+	data, err := encodeOrigin(m)
+	if err != nil {
+		return err.Error()
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return err.Error()
+	}
+	if unknown := config.UnknownOriginRequestKeys(&n, "originRequest"); len(unknown) > 0 {
+		return "unknown key " + unknown[0].Path + " (cloudflared would ignore it)"
+	}
+	return ""
 }
 
 func checkManagedHostname(h string) string {
