@@ -32,6 +32,10 @@ func TestParseBase(t *testing.T) {
 		{name: "a rule that is not a mapping is refused", data: "ingress:\n  - http://x\n", wantErr: "line 2: cannot unmarshal !!str `http://x` into config.UnvalidatedIngressRule"},
 		{name: "a hostname that is a list is refused", data: "ingress:\n  - hostname: [a]\n    service: http://x\n", wantErr: "line 2: cannot unmarshal !!seq into string"},
 		{name: "an operator rule cloudflared would refuse is refused", data: "ingress:\n  - hostname: a.com\n    service: http://x/\n", wantErr: "base: rule #1: http://x/ is an invalid address"},
+		{name: "url is refused", data: "url: http://x\n", wantErr: "base: You can't set the --url flag"},
+		{name: "an unknown originRequest key is refused", data: "originRequest:\n  bogus: 1\n", wantErr: "base: unknown key originRequest.bogus (line 2)"},
+		{name: "an operator rule may rely on the global bastionMode", data: "originRequest:\n  bastionMode: true\ningress:\n  - hostname: a.com\n    service: x\n",
+			wantRules: []Rule{{Hostname: "a.com", Service: "x"}, CatchAll404}},
 		{name: "an early operator catch-all is refused", data: "ingress:\n  - service: http://x\n  - hostname: a.com\n    service: http://y\n", wantErr: "base: rule #1: Rule #1 is matching the hostname ''"},
 	}
 	for _, tt := range tests {
@@ -96,6 +100,15 @@ func TestValidateFile(t *testing.T) {
 		{"not yaml", "ingress: [\n", "config:"},
 		{"rule after catch-all", "ingress:\n  - service: http_status:404\n  - hostname: a.com\n    service: http://x\n", "validate: rule #1"},
 		{"unused key", "tunnel: t\ntunel: t\ningress:\n  - service: http_status:404\n", "unknown keys tunel"},
+		{"empty", "# nothing\n", "config: the file is empty"},
+		{"global bastionMode makes any service a bastion", "originRequest:\n  bastionMode: true\ningress:\n  - hostname: a.com\n    service: garbage\n  - service: http_status:404\n", ""},
+		{"a rule's bastionMode overrides the global one", "originRequest:\n  bastionMode: true\ningress:\n  - hostname: a.com\n    service: garbage\n    originRequest:\n      bastionMode: false\n  - service: http_status:404\n", "validate: rule #1: garbage is an invalid address"},
+		{"a type error is cloudflared's", "ingress:\n  - service: http_status:404\n    originRequest:\n      connectTimeout: 30\n", "config: yaml: unmarshal errors:\n  line 4: cannot unmarshal !!int `30` into time.Duration"},
+		{"a flag of the wrong type", "loglevel: 5\ningress:\n  - service: http_status:404\n", "config: expected string found int for loglevel"},
+		{"url next to ingress rules", "url: http://x\ningress:\n  - service: http_status:404\n", "config: You can't set the --url flag"},
+		{"a null rule is no rule", "ingress:\n  - ~\n", "The config file doesn't contain any ingress rules"},
+		{"an unknown originRequest key", "originRequest:\n  conectTimeout: 5s\ningress:\n  - service: http_status:404\n", "unknown keys originRequest.conectTimeout (line 2)"},
+		{"a second document", "ingress:\n  - service: http_status:404\n---\n", "more than one YAML document"},
 	} {
 		err := ValidateFile([]byte(tc.file))
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {

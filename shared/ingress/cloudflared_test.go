@@ -182,7 +182,6 @@ var handCases = []struct{ name, yaml string }{
 	{"ipRules without prefix", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules:\n        - ports: [1]\n")},
 	{"ipRules empty prefix", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules: [{prefix: ''}]\n")},
 	{"ipRules address without length", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules:\n        - prefix: 10.0.0.1\n")},
-	{"ipRules IPv6", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules: [{prefix: '::/0', ports: [65535]}]\n")},
 	{"invalid global ipRules are ignored", "originRequest:\n  ipRules:\n    - prefix: 10.0.0.1\n" + rule1("  - hostname: a.com\n    service: socks-proxy\n")},
 	{"ipRules of a non-socks rule are not checked", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      ipRules: [{prefix: nope, ports: [0]}]\n")},
 	{"ipRules prefix as a number", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules: [{prefix: 10}]\n")},
@@ -205,12 +204,8 @@ var handCases = []struct{ name, yaml string }{
 	// originRequest types (cloudflared fails to load the file).
 	{"connectTimeout as seconds", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      connectTimeout: 30\n")},
 	{"connectTimeout as a date", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      connectTimeout: 2001-12-14\n")},
-	{"connectTimeout garbage", "originRequest:\n  connectTimeout: abc\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
 	{"connectTimeout valid", "originRequest:\n  connectTimeout: 1m30s\n  tlsTimeout: 10s\n  tcpKeepAlive: 30s\n  keepAliveTimeout: 90s\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
-	{"noTLSVerify string", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      noTLSVerify: \"x\"\n")},
 	{"keepAliveConnections float", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      keepAliveConnections: 1.5\n")},
-	{"proxyPort negative", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      proxyPort: -1\n")},
-	{"httpHostHeader list", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      httpHostHeader: [a]\n")},
 	{"originRequest scalar", rule1("  - hostname: a.com\n    service: http://x\n    originRequest: 5\n")},
 	{"originRequest unknown key", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      conectTimeout: 5s\n")},
 	{"global originRequest unknown key", "originRequest:\n  maxActiveFlows: 5\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
@@ -231,7 +226,6 @@ var handCases = []struct{ name, yaml string }{
 	// Top-level flags.
 	{"flag of the wrong type", "loglevel: 5\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
 	{"duration flag garbage", "grace-period: abc\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
-	{"bool flag string", "no-autoupdate: maybe\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
 	{"string slice flag with a number", "tag: [5]\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
 	{"flag error before a rule error", "loglevel: 5\ningress:\n  - hostname: a.com\n    service: x\n" + catchAllLine},
 	{"first bad flag in cloudflared's order", "retries: x\nloglevel: 5\n" + rule1("")},
@@ -247,7 +241,6 @@ var handCases = []struct{ name, yaml string }{
 	{"top-level scalar", "5\n"},
 	{"syntax error", "ingress: [\n"},
 	{"ingress map", "ingress: {}\n"},
-	{"ingress empty string", "ingress: ''\n"},
 	{"ingress empty list", "ingress: []\n"},
 	{"no ingress", "tunnel: t\n"},
 	{"rule scalar", "ingress:\n  - 5\n"},
@@ -275,7 +268,6 @@ var handCases = []struct{ name, yaml string }{
 	{"hostname with an empty port", rule1("  - hostname: \"h:\"\n    service: http://x\n")},
 	{"hostname IPv6 literal", rule1("  - hostname: \"::1\"\n    service: http://x\n")},
 	{"hostname bracketed IPv6 with port", rule1("  - hostname: \"[::1]:80\"\n    service: http://x\n")},
-	{"hostname bracketed IPv6", rule1("  - hostname: \"[::1]\"\n    service: http://x\n")},
 	{"hostname unicode", rule1("  - hostname: Café.example\n    service: http://x\n")},
 	{"hostname upper case", rule1("  - hostname: MyApp.Example.COM\n    service: http://x\n")},
 	{"hostname with spaces", rule1("  - hostname: \"a b.com\"\n    service: http://x\n")},
@@ -290,7 +282,6 @@ var handCases = []struct{ name, yaml string }{
 	{"service userinfo", rule1("  - hostname: a.com\n    service: http://u:p@x\n")},
 	{"service port 0", rule1("  - hostname: a.com\n    service: http://x:0\n")},
 	{"service port 65536", rule1("  - hostname: a.com\n    service: http://x:65536\n")},
-	{"service port 99999", rule1("  - hostname: a.com\n    service: http://x:99999\n")},
 	{"service port abc", rule1("  - hostname: a.com\n    service: http://x:abc\n")},
 	{"service empty port", rule1("  - hostname: a.com\n    service: \"http://x:\"\n")},
 	{"service IPv6", rule1("  - hostname: a.com\n    service: http://[::1]:8080\n")},
@@ -324,7 +315,6 @@ var handCases = []struct{ name, yaml string }{
 	// Paths.
 	{"path RE2 class", rule1("  - hostname: a.com\n    path: \"\\\\d+\"\n    service: http://x\n")},
 	{"path backreference", rule1("  - hostname: a.com\n    path: \"(a)\\\\1\"\n    service: http://x\n")},
-	{"path lookahead", rule1("  - hostname: a.com\n    path: \"(?=a)\"\n    service: http://x\n")},
 	{"path repeat too large", rule1("  - hostname: a.com\n    path: \"a{1001}\"\n    service: http://x\n")},
 	{"path unclosed class", rule1("  - hostname: a.com\n    path: \"[a-\"\n    service: http://x\n")},
 }
@@ -344,9 +334,9 @@ func TestCloudflaredAgreesOnHandCases(t *testing.T) {
 // costs one cloudflared run (~60 ms of a core).
 func corpusSize() int {
 	if testing.Short() {
-		return 40
+		return 20
 	}
-	return 150
+	return 70
 }
 
 func TestCloudflaredAgreesOnGeneratedFiles(t *testing.T) {
@@ -550,4 +540,285 @@ func genConfig(r *rand.Rand) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// --- managed rules and Render --------------------------------------------------------------
+
+// genManagedRule draws a rule as the control plane might send it: mostly sane, often not
+// (upper case, unicode, wildcards, odd ports and schemes, JSON-typed originRequest values).
+func genManagedRule(r *rand.Rand) Rule {
+	labels := []string{"a", "www", "impulse-max", "xn--caf-dma", "t7", strings.Repeat("x", 63), "a-b", "0",
+		"xn--evolucinmujer-7kb", "Upper", "café", "*", "a_b", "-x", "xn--zz", "ab--c", ""}
+	tlds := []string{"com", "us", "io", "sajet.us", "xn--p1ai", "example"}
+	parts := make([]string, 1+r.IntN(3))
+	for i := range parts {
+		parts[i] = pick(r, labels...)
+		if chance(r, 0.5) {
+			parts[i] = fmt.Sprintf("t%d", r.IntN(1000))
+		}
+	}
+	host := strings.Join(append(parts, pick(r, tlds...)), ".")
+	svc := pick(r, "http", "http", "https", "HTTP", "ftp", "ssh", "ws") + "://" +
+		pick(r, "10.0.0.1", "[fd00::5]", "odoo.internal", "localhost", "[::1]", "例え.jp", "h%41", "", "u@h") +
+		pick(r, "", ":8069", ":8069", ":0", ":1", ":65535", ":65536", ":abc", ":") +
+		pick(r, "", "", "", "", "/", "?x", "#f", "/x")
+	rule := Rule{Hostname: host, Service: svc}
+	if chance(r, 0.35) {
+		origins := []map[string]any{
+			{"httpHostHeader": "tenant.example"}, {"connectTimeout": "5s"}, {"connectTimeout": 30.0},
+			{"noTLSVerify": true}, {"noTLSVerify": "true"}, {"keepAliveConnections": 10.0},
+			{"keepAliveConnections": 1.5}, {"access": map[string]any{"required": true, "audTag": []any{"a"}}},
+			{"access": map[string]any{"required": true, "audTag": []any{"a"}, "teamName": "t"}},
+			{"bogus": 1.0}, {"bastionMode": true}, {"originServerName": "h", "http2Origin": true},
+			{"proxyPort": -1.0}, {"ipRules": []any{map[string]any{"prefix": "x"}}}, {"caPool": 5.0},
+			{"tlsTimeout": "10s", "tcpKeepAlive": "1m", "matchSNItoHost": true}, {"access": "yes"},
+		}
+		rule.OriginRequest = pick(r, origins...)
+	}
+	return rule
+}
+
+// acceptedManaged returns n distinct managed rules CheckManagedRule accepts, and how many
+// candidates it took.
+func acceptedManaged(r *rand.Rand, n int) ([]Rule, int) {
+	var out []Rule
+	seen := map[string]bool{}
+	tried := 0
+	for len(out) < n {
+		tried++
+		rule := genManagedRule(r)
+		if seen[rule.Hostname] || CheckManagedRule(rule) != nil {
+			continue
+		}
+		seen[rule.Hostname] = true
+		out = append(out, rule)
+	}
+	return out, tried
+}
+
+// Any rule CheckManagedRule accepts is accepted by cloudflared (without a warning) wherever
+// it sits before the catch-all of a valid config. Rules are judged in batches: cloudflared
+// checks each rule on its own (only the catch-all's position involves the others), so a batch
+// is accepted exactly when each of its rules is.
+func TestCloudflaredAcceptsWhatCheckManagedRuleAccepts(t *testing.T) {
+	t.Parallel()
+	bin := cloudflaredtest.Path(t)
+	rng := rand.New(rand.NewPCG(20260802, 2))
+	const batch = 40
+	rules, tried := acceptedManaged(rng, 5*batch)
+	t.Logf("%d of %d generated managed rules accepted by CheckManagedRule", len(rules), tried)
+	heads := []string{
+		"tunnel: t\n",
+		"tunnel: t\noriginRequest:\n  bastionMode: true\n",
+		"tunnel: t\noriginRequest:\n  connectTimeout: 10s\n  access: {required: true, audTag: [x]}\n",
+		"tunnel: t\nloglevel: info\nwarp-routing:\n  maxActiveFlows: 10\n",
+		"tunnel: t\noriginRequest:\n  bastionMode: false\n  ipRules: [{prefix: nope}]\n",
+	}
+	for i := range 5 {
+		data := []byte(heads[i] + "ingress:\n  - hostname: \"*.sajet.us\"\n    service: http://10.0.0.9\n" +
+			string(writeRules(t, rules[i*batch:(i+1)*batch])) +
+			"  - hostname: ops.example.com\n    path: ^/x\n    service: ssh://h:22\n" + catchAllLine)
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			res := cloudflaredtest.Validate(t, bin, data)
+			if !res.OK || res.Warnings != "" {
+				t.Errorf("cloudflared refuses rules CheckManagedRule accepts: %+v\n%s", res, data)
+			}
+		})
+	}
+}
+
+func writeRules(t testing.TB, rules []Rule) []byte {
+	t.Helper()
+	var buf []byte
+	for _, r := range rules {
+		var err error
+		if buf, err = appendRule(buf, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf
+}
+
+// Render's output, for generated bases and managed sets, is a file cloudflared accepts
+// without a warning, and one ValidateFile accepts (unless the base has a top-level key we do
+// not know, which ParseBase leaves to the operator).
+func TestCloudflaredAcceptsRenderedFiles(t *testing.T) {
+	t.Parallel()
+	bin := cloudflaredtest.Path(t)
+	rng := rand.New(rand.NewPCG(20260802, 3))
+	pool, _ := acceptedManaged(rng, 60)
+	n := 10
+	if testing.Short() {
+		n = 4
+	}
+	for i := 0; i < n; {
+		base, err := ParseBase(genConfig(rng))
+		if err != nil {
+			continue
+		}
+		set := slices.Clone(pool[:rng.IntN(len(pool))])
+		rng.Shuffle(len(set), func(a, b int) { set[a], set[b] = set[b], set[a] })
+		for _, rej := range slices.Backward(Rejections(base, set)) {
+			set = slices.Delete(set, rej.Index-1, rej.Index)
+		}
+		out, err := Render(base, set)
+		if err != nil {
+			t.Fatalf("Render: %v", err)
+		}
+		i++
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			res := cloudflaredtest.Validate(t, bin, out)
+			if !res.OK || res.Warnings != "" {
+				t.Errorf("cloudflared refuses Render's output: %+v\n%s", res, out)
+			}
+			cfg, err := ParseConfig(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ValidateFile(out); (err != nil) != (len(cfg.file.unknownTop) > 0) {
+				t.Errorf("ValidateFile(Render output) = %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// cloudflared routes each request of a rendered file to the rule Render meant: managed rules
+// (exact hostnames) first, even inside an operator wildcard; then the operator's rules in
+// their order, path rules included; the catch-all for anything else.
+func TestCloudflaredMatchesRenderedRules(t *testing.T) {
+	t.Parallel()
+	bin := cloudflaredtest.Path(t)
+	base, err := ParseBase([]byte("tunnel: t\ningress:\n" +
+		"  - hostname: \"*.sajet.us\"\n    service: http://10.0.0.9\n" +
+		"  - hostname: ops.example.com\n    path: ^/grafana\n    service: http://127.0.0.1:3000\n" +
+		"  - hostname: ops.example.com\n    service: http://127.0.0.1:9000\n" +
+		"  - hostname: Café.example\n    service: http://127.0.0.1:4000\n" +
+		"  - service: http_status:404\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := []Rule{
+		{Hostname: "www.impulse-max.com", Service: "http://10.10.10.105:8069"},
+		{Hostname: "impulse-max.sajet.us", Service: "http://10.10.10.105:8069"},
+		{Hostname: "xn--caf-dma.com", Service: "http://10.10.10.108:8069"},
+		{Hostname: "www.xn--evolucinmujer-7kb.com", Service: "https://10.10.10.106"},
+		{Hostname: "sajet.us", Service: "http://10.10.10.110:8069"},
+	}
+	out, err := Render(base, managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ruleOf finds the rendered rule with this hostname (and path), as cloudflared numbers them.
+	ruleOf := func(host, path string) int {
+		for i, r := range cfg.Rules {
+			if r.Hostname == host && r.Path == path {
+				return i
+			}
+		}
+		t.Fatalf("no rendered rule %q %q:\n%s", host, path, out)
+		return -1
+	}
+	last := len(cfg.Rules) - 1
+	tests := []struct {
+		name, url string
+		want      int
+	}{
+		{"a managed subdomain beats the operator's wildcard", "https://impulse-max.sajet.us/web", ruleOf("impulse-max.sajet.us", "")},
+		{"the port of the request is ignored", "https://impulse-max.sajet.us:8443/", ruleOf("impulse-max.sajet.us", "")},
+		{"another subdomain goes to the wildcard", "https://other.sajet.us/", ruleOf("*.sajet.us", "")},
+		{"a deeper subdomain goes to the wildcard", "https://a.b.sajet.us/", ruleOf("*.sajet.us", "")},
+		{"the zone itself is a managed exact name", "https://sajet.us/", ruleOf("sajet.us", "")},
+		{"a customer domain", "https://www.impulse-max.com/shop", ruleOf("www.impulse-max.com", "")},
+		{"the apex of a customer domain is not managed", "https://impulse-max.com/", last},
+		{"an IDN customer domain, as browsers send it", "https://xn--caf-dma.com/", ruleOf("xn--caf-dma.com", "")},
+		{"an IDN subdomain", "https://www.xn--evolucinmujer-7kb.com/web/login", ruleOf("www.xn--evolucinmujer-7kb.com", "")},
+		{"an operator path rule", "https://ops.example.com/grafana/d/1", ruleOf("ops.example.com", "^/grafana")},
+		{"the operator's rule for the other paths", "https://ops.example.com/", ruleOf("ops.example.com", "")},
+		{"the operator's unicode rule matches its punycode", "https://xn--caf-dma.example/", ruleOf("Café.example", "")},
+		{"an unknown host gets the catch-all", "https://unknown.example.org/", last},
+		// cloudflared compares the request's Host byte for byte (cloudflared#1715): an
+		// upper-case request misses the managed rule and falls to the wildcard.
+		{"upper case requests miss exact rules", "https://IMPULSE-MAX.sajet.us/", ruleOf("*.sajet.us", "")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := cloudflaredtest.MatchRule(t, bin, out, tt.url); got != tt.want {
+				t.Errorf("cloudflared matches %s to rule #%d (%+v), want #%d (%+v)\n%s", tt.url, got, cfg.Rules[got], tt.want, cfg.Rules[tt.want], out)
+			}
+		})
+	}
+}
+
+// --- fuzzing -------------------------------------------------------------------------------
+
+// fuzzConfig builds a file around one fuzzed rule: hostname, path and service are written as
+// quoted scalars, origin and global (originRequest blocks, rule and top level) as raw YAML on one
+// line. mode%3 puts the catch-all after the rule, nowhere, or before it.
+func fuzzConfig(host, path, service, origin, global string, mode uint8) []byte {
+	oneLine := func(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+	var b strings.Builder
+	b.WriteString("tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef\n")
+	if global != "" {
+		b.WriteString("originRequest: " + oneLine(global) + "\n")
+	}
+	b.WriteString("ingress:\n")
+	if mode%3 == 2 {
+		b.WriteString(catchAllLine)
+	}
+	b.WriteString("  - hostname: " + q(host) + "\n")
+	if path != "" {
+		b.WriteString("    path: " + q(path) + "\n")
+	}
+	b.WriteString("    service: " + q(service) + "\n")
+	if origin != "" {
+		b.WriteString("    originRequest: " + oneLine(origin) + "\n")
+	}
+	if mode%3 == 0 {
+		b.WriteString(catchAllLine)
+	}
+	return []byte(b.String())
+}
+
+// FuzzDifferential: for any rule, cloudflared and ValidateFile agree (agreement's terms).
+func FuzzDifferential(f *testing.F) {
+	bin := cloudflaredtest.Path(f)
+	seeds := []struct {
+		host, path, service, origin, global string
+		mode                                uint8
+	}{
+		{"a.example.com", "", "http://10.0.0.1:8069", "", "", 0},
+		{"a.com", "", "helloworld", "", "", 0},
+		{"a.com", "", "garbage", "", "{bastionMode: true}", 0},
+		{"a.com", "", "garbage", "{bastionMode: false}", "{bastionMode: true}", 0},
+		{"a.com", "", "socks-proxy", "{ipRules: [{prefix: 10.0.0.1, ports: [0]}]}", "", 0},
+		{"a.com", "", "http://x", "{connectTimeout: 30}", "", 0},
+		{"a.com", "", "http://x", "", "{connectTimeout: abc}", 0},
+		{"a.com", "", "http://x", "{access: {required: true, audTag: [x]}}", "", 0},
+		{"h:abc", "", "http://x", "", "", 0},
+		{"a.*.com", "(", "http://x/", "", "", 1},
+		{"*", "", "http://x", "", "", 2},
+		{"", "^/api", "http_status:1000", "", "", 0},
+		{"a.com", "", "HTTP://h?x#y", "&a {noTLSVerify: true}", "", 0},
+		{"a.com", "", "unix+tls:", "[1]", "", 0},
+		{"a.com", "", "http_status:+200", "{keepAliveConnections: 1.5, proxyPort: -1}", "", 0},
+	}
+	for _, s := range seeds {
+		f.Add(s.host, s.path, s.service, s.origin, s.global, s.mode)
+	}
+	f.Fuzz(func(t *testing.T, host, path, service, origin, global string, mode uint8) {
+		if len(host)+len(path)+len(service)+len(origin)+len(global) > 400 {
+			t.Skip("too long to be interesting")
+		}
+		data := fuzzConfig(host, path, service, origin, global, mode)
+		if d := agreement(data, cloudflaredtest.Validate(t, bin, data)); d != "" {
+			t.Errorf("%s\n--- file:\n%s", d, data)
+		}
+	})
 }

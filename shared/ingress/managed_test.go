@@ -23,6 +23,10 @@ func TestCheckManagedRule(t *testing.T) {
 		{"a keyword service", Rule{Hostname: "a.example.com", Service: "hello_world"}, `service "hello_world": scheme must be http or https`},
 		{"upper case", Rule{Hostname: "A.example.com", Service: "http://h"}, `hostname "A.example.com": must be lower case`},
 		{"the catch-all is not a managed rule", Rule{Service: "http://h"}, `hostname "": empty hostname (the catch-all is not a managed rule)`},
+		{"an originRequest key cloudflared ignores", Rule{Hostname: "a.example.com", Service: "http://h", OriginRequest: map[string]any{"conectTimeout": "5s"}}, `originRequest: unknown key originRequest.conectTimeout (cloudflared would ignore it)`},
+		{"bastionMode replaces the service", Rule{Hostname: "a.example.com", Service: "http://h", OriginRequest: map[string]any{"bastionMode": false}}, `originRequest: bastionMode is not allowed in a managed rule (it replaces the service)`},
+		{"a duration in seconds", Rule{Hostname: "a.example.com", Service: "http://h", OriginRequest: map[string]any{"connectTimeout": 30.0}}, "originRequest: cannot unmarshal !!int `30` into time.Duration"},
+		{"access without a team", Rule{Hostname: "a.example.com", Service: "http://h", OriginRequest: map[string]any{"access": map[string]any{"required": true, "audTag": []any{"x"}}}}, msgAccessTeamName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
