@@ -467,8 +467,9 @@ func (s *Store) UpdateTenantDeployment(ctx context.Context, actor string, id int
 			}
 			if removing.total > 0 {
 				return &ConflictError{Code: "removal_in_progress", Message: fmt.Sprintf(
-					"tenant deployment %d has %s still waiting for the agents of tunnel %d to apply their removal: "+
-						"retry once they are gone (an agent that never answers can be revoked)", id, removing, *old.TunnelID)}
+					"tenant deployment %d cannot leave tunnel %d yet: it has %s, whose rows wait until that tunnel's agents "+
+						"(and Cloudflare) no longer route them; retry once they are gone (an agent that never answers can be revoked)",
+					id, *old.TunnelID, removing)}
 			}
 		}
 		ids, err := lockDomains(ctx, tx, `d.tenant_deployment_id = $1`, id)
