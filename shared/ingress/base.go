@@ -48,7 +48,9 @@ func (b *Base) OperatorRules() []Rule { return slices.Clone(b.operator) }
 // (its types, its flag types), without aliases, and without any key
 // cloudflared would warn about (rule keys other than hostname, path, service
 // and originRequest, unknown originRequest, access, ipRules or warp-routing
-// keys); other top-level keys are the operator's business. If the operator's
+// keys); other top-level keys are the operator's business. A global
+// originRequest.bastionMode: true is refused: managed rules would become
+// bastions. If the operator's
 // rules do not end in a catch-all, CatchAll404 is appended. The resulting
 // operator list must pass cloudflared's validation, with the file's global
 // originRequest; errors name the rule's position in the base file.
@@ -72,6 +74,11 @@ func ParseBase(data []byte) (*Base, error) {
 			return nil, fmt.Errorf("base: unknown ingress rule key %s (line %d)", u.Path, u.Line)
 		}
 		return nil, fmt.Errorf("base: unknown key %s (line %d)", u.Path, u.Line)
+	}
+	if d := f.defaults; d != nil && d.BastionMode != nil && *d.BastionMode {
+		// Managed rules cannot opt out (ValidateManaged refuses bastionMode), so
+		// every tenant would be served by the bastion instead of its backend.
+		return nil, errors.New("base: originRequest.bastionMode: true would serve the managed rules as bastions; set bastionMode on the operator's own rules instead")
 	}
 	b := &Base{operator: f.rules, origins: f.origins, defaults: f.defaults}
 	opNodes := f.ruleNodes

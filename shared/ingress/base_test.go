@@ -34,8 +34,9 @@ func TestParseBase(t *testing.T) {
 		{name: "an operator rule cloudflared would refuse is refused", data: "ingress:\n  - hostname: a.com\n    service: http://x/\n", wantErr: "base: rule #1: http://x/ is an invalid address"},
 		{name: "url is refused", data: "url: http://x\n", wantErr: "base: You can't set the --url flag"},
 		{name: "an unknown originRequest key is refused", data: "originRequest:\n  bogus: 1\n", wantErr: "base: unknown key originRequest.bogus (line 2)"},
-		{name: "an operator rule may rely on the global bastionMode", data: "originRequest:\n  bastionMode: true\ningress:\n  - hostname: a.com\n    service: x\n",
-			wantRules: []Rule{{Hostname: "a.com", Service: "x"}, CatchAll404}},
+		{name: "a global bastionMode is refused", data: "originRequest:\n  bastionMode: true\n", wantErr: "would serve the managed rules as bastions"},
+		{name: "an operator rule may rely on its own bastionMode", data: "originRequest:\n  bastionMode: false\ningress:\n  - hostname: a.com\n    service: x\n    originRequest:\n      bastionMode: yes\n",
+			wantRules: []Rule{{Hostname: "a.com", Service: "x", OriginRequest: map[string]any{"bastionMode": "yes"}}, CatchAll404}},
 		{name: "an early operator catch-all is refused", data: "ingress:\n  - service: http://x\n  - hostname: a.com\n    service: http://y\n", wantErr: "base: rule #1: Rule #1 is matching the hostname ''"},
 	}
 	for _, tt := range tests {

@@ -257,6 +257,11 @@ var handCases = []struct{ name, yaml string }{
 	{"tabs", "ingress:\n\t- service: http_status:404\n"},
 	{"binary tag service", rule1("  - hostname: a.com\n    service: !!binary aHR0cDovL3g=\n")},
 	{"BOM", "\ufeff" + rule1("")},
+	{"merge key with an unknown key", "x: &a {bogus: 1}\ningress:\n  - <<: *a\n    service: http_status:404\n"},
+	{"keys equal once decoded", rule1("  - hostname: a.com\n    service: http://x\n    originRequest: {1: a, \"1\": b}\n")},
+	{"null ipRules entry", "ingress:\n  - service: socks-proxy\n    originRequest: {ipRules: [~, {prefix: 1.0.0.0/8}]}\n"},
+	{"explicit tags", "--- !!map\ningress: !!seq [!!map {service: !!str http_status:404}]\n"},
+	{"int flag overflowing to float", "retries: 99999999999999999999\n" + rule1("")},
 
 	// Hostnames.
 	{"hostname star is a catch-all", "ingress:\n  - hostname: \"*\"\n    service: http_status:404\n"},

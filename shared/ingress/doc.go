@@ -1,7 +1,8 @@
 // Package ingress is the cloudflared ingress model shared by the control
 // plane and the edge agent: the rules, the deterministic renderer of
 // /etc/cloudflared/config.yml, and a validator that answers as cloudflared's
-// own `cloudflared tunnel ingress validate` does (facts/cloudflare.md §1).
+// own `cloudflared tunnel ingress validate` does (facts/cloudflare.md §1),
+// with the same messages.
 //
 // The agent renders config.yml from two inputs (DESIGN §7, step 1):
 //
@@ -47,11 +48,44 @@
 //
 // # Validation
 //
-// Validate repeats cloudflared's checks in cloudflared's order with its
-// messages, so a rule failing two checks reports the one cloudflared would.
-// ValidateManaged adds our stricter rules. Render runs both, so it never
-// returns a file cloudflared would refuse. Failures are *RuleError values
-// carrying the 1-based rule number cloudflared uses in its messages.
+// cloudflared 2026.8.2 is the reference, and the tests ask the real binary
+// (cloudflared_test.go, through internal/cloudflaredtest): hand-written and
+// generated files, managed rules, Render's output, rule matching and a fuzz
+// target must all get the same verdict, and the same words, from both.
+//
+// cloudflared judges a file in three steps, and so does ValidateFile:
+//
+//  1. Loading. The file is decoded into cloudflared's own types
+//     (internal/config mirrors them, type names included), so a value of the
+//     wrong type fails exactly as in cloudflared: durations are Go duration
+//     strings ("30s"; a bare 30, JSON's seconds, is refused), booleans also
+//     accept YAML 1.1's yes/no/on/off, a quoted "true" is a string. Top-level
+//     keys other than tunnel, ingress, warp-routing and originRequest are
+//     command-line flags, whose types cloudflared checks in its flag order
+//     (flags.go). A null list entry ("- ~") is no rule at all.
+//  2. The rules: Validate repeats cloudflared's checks in cloudflared's order
+//     with its messages, so a rule failing two checks reports the one
+//     cloudflared would. A rule's bastionMode is merged over the global
+//     originRequest's; a socks-proxy rule's own ipRules must be valid; only
+//     hello_world and hello-world name the test service ("helloworld" is an
+//     address without a scheme). A url key is refused next to ingress rules.
+//  3. Unknown keys (in a rule, an originRequest, access, ipRules,
+//     warp-routing): cloudflared only warns and exits 0.
+//
+// Our own rules are stricter, never looser, and apply only to files
+// cloudflared accepts: unknown keys are refused (DESIGN §7), and so are a
+// second YAML document, anchors and aliases, non-string keys, top-level keys
+// we do not know (cloudflared reads any flag from the file, silently), and
+// credentials-contents or features of a type `cloudflared tunnel run`
+// refuses. An empty file, which cloudflared reads as no file at all, is
+// ErrEmptyConfig.
+//
+// ValidateManaged adds the managed-rule rules (above, and: originRequest
+// keys cloudflared knows, no bastionMode), and ParseBase refuses a global
+// bastionMode: true, which would turn managed rules into bastions. Render
+// runs both validators, with the base's global originRequest, so it never
+// returns a file cloudflared would refuse or warn about. Failures are *RuleError values carrying the 1-based rule
+// number cloudflared uses in its messages.
 //
 // Managed rules are written without building a YAML node tree (100,000 rules
 // render and validate in well under the 500 ms budget); the round-trip tests
