@@ -20,6 +20,7 @@ import (
 	"github.com/jeturing/sajet-domains/agent/systemd/systemdtest"
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/cloudflaredtest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -305,6 +306,8 @@ func newNode(t testing.TB, cp *controlPlane, token string) *node {
 		"unit": "cloudflared.service", "health_addr": "127.0.0.1:0", "state_dir": n.stateDir,
 		"min_restart_interval": "1ms", "keepalive": "1s", "status_interval": "1s", "rescan_interval": "2s",
 		"restart_timeout": "2s", "ready_timeout": "2s",
+		// The real cloudflared judges every config, as on a tunnel host.
+		"cloudflared_bin": cloudflaredtest.Path(t),
 	}
 	return n
 }
