@@ -50,6 +50,18 @@
 // push is needed at all, so a control-plane restart does not restart
 // cloudflared.
 //
+// # Containment (protocol 2)
+//
+// A NACK at validate carries Rejected: the managed rules the refusal is
+// attributed to, each with a reason (invalid, duplicate, base_conflict,
+// cloudflared). The control plane leaves exactly those domains out and pushes
+// a new version, so one bad rule never keeps the rest of a tunnel waiting.
+// Base (agent → control plane, on a stream of its own after Welcome and after
+// every edit of the operator's base file) reports the exact hostnames the
+// operator routes, so the control plane refuses them at registration instead
+// of learning about a collision from a NACK. An agent sends both only when
+// Welcome says the control plane speaks protocol 2.
+//
 // # Epochs
 //
 // During a rolling deploy two control-plane replicas can briefly hold a
