@@ -131,7 +131,6 @@ var handCases = []struct{ name, yaml string }{
 	{"null document", "~\n"},
 	{"multiple rules ending in star", "ingress:\n - hostname: tunnel1.example.com\n   service: https://localhost:8000\n - hostname: \"*\"\n   service: https://localhost:8001\n"},
 	{"extra top-level key", "ingress:\n - hostname: \"*\"\n   service: https://localhost:8000\nextraKey: extraValue\n"},
-	{"wss service", "ingress:\n - hostname: \"*\"\n   service: wss://localhost:8000\n"},
 	{"hostname omitted", "ingress:\n - service: https://localhost:8000\n"},
 	{"space in service host", "ingress:\n - hostname: \"*\"\n   service: https://local host:8000\n"},
 	{"last rule not catch-all", "ingress:\n - hostname: example.com\n   service: https://localhost:8000\n"},
@@ -155,9 +154,7 @@ var handCases = []struct{ name, yaml string }{
 
 	// Keyword services.
 	{"helloworld is not a keyword", rule1("  - hostname: a.com\n    service: helloworld\n")},
-	{"hello-world", rule1("  - hostname: a.com\n    service: hello-world\n")},
 	{"Hello_World upper case", rule1("  - hostname: a.com\n    service: Hello_World\n")},
-	{"socks-proxy", rule1("  - hostname: a.com\n    service: socks-proxy\n")},
 	{"warp-routing is not a service", rule1("  - hostname: a.com\n    service: warp-routing\n")},
 	{"empty service", rule1("  - hostname: a.com\n    service: \"\"\n")},
 	{"null service", rule1("  - hostname: a.com\n    service: ~\n")},
@@ -170,7 +167,6 @@ var handCases = []struct{ name, yaml string }{
 	{"global bastionMode with an empty catch-all", "originRequest:\n  bastionMode: true\ningress:\n  - ~\n"},
 	{"bastionMode yes is true", rule1("  - hostname: a.com\n    service: garbage\n    originRequest:\n      bastionMode: yes\n")},
 	{"bastionMode quoted yes is true", rule1("  - hostname: a.com\n    service: garbage\n    originRequest:\n      bastionMode: 'yes'\n")},
-	{"bastionMode off is false", rule1("  - hostname: a.com\n    service: garbage\n    originRequest:\n      bastionMode: off\n")},
 	{"bastionMode quoted true is a string", rule1("  - hostname: a.com\n    service: garbage\n    originRequest:\n      bastionMode: 'true'\n")},
 	{"bastionMode 1 is not a bool", rule1("  - hostname: a.com\n    service: garbage\n    originRequest:\n      bastionMode: 1\n")},
 	{"socks-proxy wins over bastionMode", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      bastionMode: true\n      ipRules: [{prefix: 10.0.0.1}]\n")},
@@ -178,9 +174,7 @@ var handCases = []struct{ name, yaml string }{
 
 	// socks-proxy ipRules.
 	{"ipRules port 0 and 70000", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules:\n        - prefix: 10.0.0.0/8\n          ports: [70000, 0]\n")},
-	{"ipRules port 70000", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules:\n        - prefix: 10.0.0.0/8\n          ports: [80, 70000]\n")},
 	{"ipRules without prefix", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules:\n        - ports: [1]\n")},
-	{"ipRules empty prefix", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules: [{prefix: ''}]\n")},
 	{"ipRules address without length", rule1("  - hostname: a.com\n    service: socks-proxy\n    originRequest:\n      ipRules:\n        - prefix: 10.0.0.1\n")},
 	{"invalid global ipRules are ignored", "originRequest:\n  ipRules:\n    - prefix: 10.0.0.1\n" + rule1("  - hostname: a.com\n    service: socks-proxy\n")},
 	{"ipRules of a non-socks rule are not checked", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      ipRules: [{prefix: nope, ports: [0]}]\n")},
@@ -194,9 +188,7 @@ var handCases = []struct{ name, yaml string }{
 	{"access audTag of an empty string", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: {required: true, audTag: ['']}\n")},
 	{"access audTag scalar", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: {required: true, audTag: x}\n")},
 	{"access audTag numbers", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: {required: on, audTag: [1, 2]}\n")},
-	{"access not required", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: {required: false, audTag: [x]}\n")},
 	{"global access is not checked", "originRequest:\n  access: {required: true, audTag: [x]}\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
-	{"access null", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: ~\n")},
 	{"access environment", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: {required: true, teamName: t, audTag: [x], environment: fed}\n")},
 	{"access unknown key", rule1("  - hostname: a.com\n    service: http://x\n    originRequest:\n      access: {requird: true}\n")},
 	{"access bad service first", rule1("  - hostname: a.com\n    service: http_status:1\n    originRequest:\n      access: {required: true, audTag: [x]}\n")},
@@ -220,7 +212,6 @@ var handCases = []struct{ name, yaml string }{
 
 	// warp-routing.
 	{"warp-routing enabled is no longer a key", "warp-routing:\n  enabled: true\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
-	{"warp-routing maxActiveFlows", "warp-routing:\n  maxActiveFlows: 10\n  connectTimeout: 5s\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
 	{"warp-routing bad type", "warp-routing:\n  maxActiveFlows: -1\n" + rule1("  - hostname: a.com\n    service: http://x\n")},
 
 	// Top-level flags.
@@ -234,11 +225,9 @@ var handCases = []struct{ name, yaml string }{
 	{"credentials-contents number", "credentials-contents: 5\n" + rule1("")},
 	{"url flag", "url: http://x\n" + rule1("")},
 	{"tunnel as a number", "tunnel: 5\n" + rule1("")},
-	{"tunnel as a list", "tunnel: [5]\n" + rule1("")},
 
 	// YAML shapes.
 	{"top-level list", "[]\n"},
-	{"top-level scalar", "5\n"},
 	{"syntax error", "ingress: [\n"},
 	{"ingress map", "ingress: {}\n"},
 	{"ingress empty list", "ingress: []\n"},
@@ -265,31 +254,23 @@ var handCases = []struct{ name, yaml string }{
 
 	// Hostnames.
 	{"hostname star is a catch-all", "ingress:\n  - hostname: \"*\"\n    service: http_status:404\n"},
-	{"hostname star in the middle", "ingress:\n  - hostname: \"*\"\n    service: http://x\n" + catchAllLine},
 	{"hostname star without a dot", rule1("  - hostname: \"*example.com\"\n    service: http://x\n")},
 	{"hostname double star", rule1("  - hostname: \"**.example.com\"\n    service: http://x\n")},
-	{"hostname star at the end", rule1("  - hostname: \"example.*\"\n    service: http://x\n")},
 	{"hostname with a non-numeric port", rule1("  - hostname: h:abc\n    service: http://x\n")},
 	{"hostname with an empty port", rule1("  - hostname: \"h:\"\n    service: http://x\n")},
 	{"hostname IPv6 literal", rule1("  - hostname: \"::1\"\n    service: http://x\n")},
 	{"hostname bracketed IPv6 with port", rule1("  - hostname: \"[::1]:80\"\n    service: http://x\n")},
 	{"hostname unicode", rule1("  - hostname: Café.example\n    service: http://x\n")},
 	{"hostname upper case", rule1("  - hostname: MyApp.Example.COM\n    service: http://x\n")},
-	{"hostname with spaces", rule1("  - hostname: \"a b.com\"\n    service: http://x\n")},
 	{"hostname star with a port", rule1("  - hostname: \"*:80\"\n    service: http://x\n")},
 	{"path only, no hostname", rule1("  - path: ^/api\n    service: http://x\n")},
 	{"catch-all star with a path", "ingress:\n  - hostname: \"*\"\n    path: /x\n    service: http_status:404\n"},
 
 	// Services: URLs.
 	{"service trailing slash", rule1("  - hostname: a.com\n    service: http://x:8080/\n")},
-	{"service query", rule1("  - hostname: a.com\n    service: http://x?a=b\n")},
-	{"service fragment", rule1("  - hostname: a.com\n    service: http://x#f\n")},
 	{"service userinfo", rule1("  - hostname: a.com\n    service: http://u:p@x\n")},
 	{"service port 0", rule1("  - hostname: a.com\n    service: http://x:0\n")},
-	{"service port 65536", rule1("  - hostname: a.com\n    service: http://x:65536\n")},
 	{"service port abc", rule1("  - hostname: a.com\n    service: http://x:abc\n")},
-	{"service empty port", rule1("  - hostname: a.com\n    service: \"http://x:\"\n")},
-	{"service IPv6", rule1("  - hostname: a.com\n    service: http://[::1]:8080\n")},
 	{"service IPv6 unclosed", rule1("  - hostname: a.com\n    service: http://[::1\n")},
 	{"service IPv6 zone", rule1("  - hostname: a.com\n    service: http://[fe80::1%25en0]:80\n")},
 	{"service upper-case scheme", rule1("  - hostname: a.com\n    service: HTTP://X\n")},
@@ -298,27 +279,21 @@ var handCases = []struct{ name, yaml string }{
 	{"service bad percent escape", rule1("  - hostname: a.com\n    service: http://x%zz\n")},
 	{"service percent-escaped path", rule1("  - hostname: a.com\n    service: http://x/%2f\n")},
 	{"service no host", rule1("  - hostname: a.com\n    service: \"http://\"\n")},
-	{"service scheme only", rule1("  - hostname: a.com\n    service: \"http:\"\n")},
 	{"service opaque", rule1("  - hostname: a.com\n    service: mailto:x@y\n")},
 	{"service scheme-relative", rule1("  - hostname: a.com\n    service: //x:80\n")},
 	{"service control character", rule1("  - hostname: a.com\n    service: \"http://x\\n\"\n")},
 	{"service leading space", rule1("  - hostname: a.com\n    service: \" http://x\"\n")},
-	{"service file URL", rule1("  - hostname: a.com\n    service: file:///tmp\n")},
 	{"service port only", rule1("  - hostname: a.com\n    service: \"http://:80\"\n")},
 
 	// http_status edges.
 	{"http_status 99", "ingress:\n  - service: http_status:99\n"},
-	{"http_status 100", "ingress:\n  - service: http_status:100\n"},
 	{"http_status 999", "ingress:\n  - service: http_status:999\n"},
 	{"http_status 1000", "ingress:\n  - service: http_status:1000\n"},
-	{"http_status empty", "ingress:\n  - service: \"http_status:\"\n"},
 	{"http_status plus sign", "ingress:\n  - service: http_status:+200\n"},
-	{"http_status space", "ingress:\n  - service: \"http_status: 200\"\n"},
 	{"http_status huge", "ingress:\n  - service: http_status:99999999999999999999\n"},
 	{"http_status negative", "ingress:\n  - service: http_status:-404\n"},
 
 	// Paths.
-	{"path RE2 class", rule1("  - hostname: a.com\n    path: \"\\\\d+\"\n    service: http://x\n")},
 	{"path backreference", rule1("  - hostname: a.com\n    path: \"(a)\\\\1\"\n    service: http://x\n")},
 	{"path repeat too large", rule1("  - hostname: a.com\n    path: \"a{1001}\"\n    service: http://x\n")},
 	{"path unclosed class", rule1("  - hostname: a.com\n    path: \"[a-\"\n    service: http://x\n")},
@@ -341,7 +316,7 @@ func corpusSize() int {
 	if testing.Short() {
 		return 20
 	}
-	return 70
+	return 60
 }
 
 func TestCloudflaredAgreesOnGeneratedFiles(t *testing.T) {
@@ -801,15 +776,12 @@ func FuzzDifferential(f *testing.F) {
 		{"a.example.com", "", "http://10.0.0.1:8069", "", "", 0},
 		{"a.com", "", "helloworld", "", "", 0},
 		{"a.com", "", "garbage", "", "{bastionMode: true}", 0},
-		{"a.com", "", "garbage", "{bastionMode: false}", "{bastionMode: true}", 0},
 		{"a.com", "", "socks-proxy", "{ipRules: [{prefix: 10.0.0.1, ports: [0]}]}", "", 0},
 		{"a.com", "", "http://x", "{connectTimeout: 30}", "", 0},
-		{"a.com", "", "http://x", "", "{connectTimeout: abc}", 0},
 		{"a.com", "", "http://x", "{access: {required: true, audTag: [x]}}", "", 0},
 		{"h:abc", "", "http://x", "", "", 0},
 		{"a.*.com", "(", "http://x/", "", "", 1},
 		{"*", "", "http://x", "", "", 2},
-		{"", "^/api", "http_status:1000", "", "", 0},
 		{"a.com", "", "HTTP://h?x#y", "&a {noTLSVerify: true}", "", 0},
 		{"a.com", "", "unix+tls:", "[1]", "", 0},
 		{"a.com", "", "http_status:+200", "{keepAliveConnections: 1.5, proxyPort: -1}", "", 0},
