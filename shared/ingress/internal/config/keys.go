@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -106,9 +107,25 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+type structInfo struct {
+	keys      map[string]reflect.Type
+	inlineMap bool
+}
+
+var structInfos sync.Map // reflect.Type → structInfo
+
 // structKeys returns the YAML keys of t's fields as yaml.v3 names them (the tag's name, else the
 // lower-cased field name; inline structs contribute their fields) and whether t has an inline map.
 func structKeys(t reflect.Type) (map[string]reflect.Type, bool) {
+	if si, ok := structInfos.Load(t); ok {
+		return si.(structInfo).keys, si.(structInfo).inlineMap
+	}
+	keys, inlineMap := computeStructKeys(t)
+	structInfos.Store(t, structInfo{keys, inlineMap})
+	return keys, inlineMap
+}
+
+func computeStructKeys(t reflect.Type) (map[string]reflect.Type, bool) {
 	keys := make(map[string]reflect.Type)
 	inlineMap := false
 	for f := range t.Fields() {
@@ -122,7 +139,7 @@ func structKeys(t reflect.Type) (map[string]reflect.Type, bool) {
 				inlineMap = true
 				continue
 			}
-			inner, m := structKeys(f.Type)
+			inner, m := computeStructKeys(f.Type)
 			for k, v := range inner {
 				keys[k] = v
 			}
