@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -168,13 +169,15 @@ func freePort(t testing.TB) string {
 type controlPlane struct {
 	bin, dbURL, api, agentAddr, admin string
 	certFile, keyFile                 string
-	p                                 *proc
+	// flags are extra `serve` flags; a --dns-resolver among them replaces the default one.
+	flags []string
+	p     *proc
 }
 
-func startControlPlane(t testing.TB, dbURL, agentAddr, certFile, keyFile string) *controlPlane {
+func startControlPlane(t testing.TB, dbURL, agentAddr, certFile, keyFile string, flags ...string) *controlPlane {
 	t.Helper()
 	bin, _ := binaries(t)
-	cp := &controlPlane{bin: bin, dbURL: dbURL, agentAddr: agentAddr, certFile: certFile, keyFile: keyFile}
+	cp := &controlPlane{bin: bin, dbURL: dbURL, agentAddr: agentAddr, certFile: certFile, keyFile: keyFile, flags: flags}
 	cp.start(t)
 	out, err := exec.Command(bin, "token", "create", "--database-url", dbURL, "--role", "admin").Output()
 	if err != nil {
@@ -186,8 +189,12 @@ func startControlPlane(t testing.TB, dbURL, agentAddr, certFile, keyFile string)
 
 func (cp *controlPlane) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(cp.bin, "serve", "--database-url", cp.dbURL, "--http-addr", "127.0.0.1:0",
-		"--dns-resolver", "127.0.0.1:9", "--agent-addr", cp.agentAddr, "--agent-tls-cert", cp.certFile, "--agent-tls-key", cp.keyFile)
+	args := []string{"serve", "--database-url", cp.dbURL, "--http-addr", "127.0.0.1:0",
+		"--agent-addr", cp.agentAddr, "--agent-tls-cert", cp.certFile, "--agent-tls-key", cp.keyFile}
+	if !slices.Contains(cp.flags, "--dns-resolver") {
+		args = append(args, "--dns-resolver", "127.0.0.1:9")
+	}
+	cmd := exec.Command(cp.bin, append(args, cp.flags...)...)
 	cp.p = start(t, "cp", cmd)
 	lines := cp.p.watch()
 	cp.api = waitLine(t, lines, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), 60*time.Second)

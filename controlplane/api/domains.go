@@ -45,6 +45,7 @@ type Domain struct {
 	State                    string                `json:"state" doc:"Derived lifecycle state for humans"`
 	Steps                    []domains.Step        `json:"steps" doc:"Activation conditions and what each waits for"`
 	LastCheckedAt            *time.Time            `json:"last_checked_at"`
+	LastCheckStatus          *string               `json:"last_check_status" enum:"ok,failed,error" doc:"The last DNS check: ok, failed (the records are wrong) or error (no resolver answered). A verified domain stays verified when a later check fails."`
 	LastError                *string               `json:"last_error"`
 	IngressVersion           *int64                `json:"ingress_version"`
 	ExpiresAt                *time.Time            `json:"expires_at" doc:"An unverified registration stops reserving the hostname after this"`
@@ -59,7 +60,7 @@ func (s *Server) domainJSON(d store.Domain) Domain {
 	instr := svc.Instructions(d)
 	return Domain{
 		ID: d.ID, CustomerID: d.CustomerID, TenantDeploymentID: d.TenantDeploymentID,
-		ExternalDomain: d.ExternalDomain, ExternalDomainUnicode: hostname.Unicode(d.ExternalDomain),
+		ExternalDomain: d.ExternalDomain, ExternalDomainUnicode: hostname.Display(d.ExternalDomain),
 		SajetSubdomain: d.SajetSubdomain, SajetFullDomain: d.SajetFullDomain,
 		VerificationStatus: d.VerificationStatus, VerificationToken: d.VerificationToken,
 		VerificationInstructions: instr[0], DNSRecords: instr,
@@ -68,7 +69,7 @@ func (s *Server) domainJSON(d store.Domain) Domain {
 		CustomHostnameID: d.CustomHostnameID, CustomHostnameStatus: d.CustomHostnameStatus, Warnings: nonNil(svc.Warnings(d)),
 		TunnelIngressConfigured: d.TunnelIngressConfigured, SSLStatus: d.SSLStatus,
 		IsActive: d.IsActive, IsPrimary: d.IsPrimary, State: svc.State(d), Steps: svc.Steps(d),
-		LastCheckedAt: d.LastCheckedAt, LastError: d.LastError, IngressVersion: d.IngressVersion,
+		LastCheckedAt: d.LastCheckedAt, LastCheckStatus: d.LastCheckStatus, LastError: d.LastError, IngressVersion: d.IngressVersion,
 		ExpiresAt: d.ExpiresAt, DeletingAt: d.DeletingAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 		CreatedBy: d.CreatedBy,
 	}

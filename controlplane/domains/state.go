@@ -29,7 +29,7 @@ func (s *Service) State(d store.Domain) string {
 		return StateDeleting
 	case d.IsActive:
 		return StateActive
-	case d.VerificationStatus != "verified" && d.ExpiresAt != nil && d.ExpiresAt.Before(time.Now()):
+	case d.VerificationStatus != "verified" && d.VerifiedAt == nil && d.TXTVerifiedAt == nil && d.ExpiresAt != nil && d.ExpiresAt.Before(time.Now()):
 		return StateExpired
 	case d.VerificationStatus == "pending":
 		return StatePendingDNS
@@ -66,7 +66,13 @@ func (s *Service) Steps(d store.Domain) []Step {
 	var steps []Step
 	switch d.VerificationStatus {
 	case "verified":
-		steps = append(steps, Step{"dns", StepDone, fmt.Sprintf("%s apunta a %s", d.ExternalDomain, d.SajetFullDomain)})
+		detail := fmt.Sprintf("%s apunta a %s", d.ExternalDomain, d.SajetFullDomain)
+		if d.LastCheckStatus != nil && *d.LastCheckStatus != "ok" && d.LastError != nil {
+			// Verified once; a later check disagrees. The domain stays verified (and keeps its
+			// hostname) while the customer fixes it.
+			detail = fmt.Sprintf("verificado; la última comprobación falló: %s", *d.LastError)
+		}
+		steps = append(steps, Step{"dns", StepDone, detail})
 	case "failed":
 		detail := "la última verificación falló"
 		if d.LastError != nil {

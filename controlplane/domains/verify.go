@@ -38,7 +38,8 @@ func (s *Service) Verify(ctx context.Context, actor string, d store.Domain) (Ver
 	if res.CheckedAt.IsZero() {
 		res.CheckedAt = time.Now()
 	}
-	v := store.Verification{Verified: res.Verified, TXTFound: res.TXTFound, Check: res, CheckedAt: res.CheckedAt}
+	v := store.Verification{Verified: res.Verified, TXTFound: res.TXTFound, Check: res, CheckedAt: res.CheckedAt,
+		Inconclusive: inconclusive(res.Reason)}
 	if !res.Verified {
 		v.Error = res.Message
 		if res.Instructions != "" {
@@ -51,6 +52,16 @@ func (s *Service) Verify(ctx context.Context, actor string, d store.Domain) (Ver
 	}
 	s.logger.InfoContext(ctx, "domain verified", "domain", d.ExternalDomain, "verified", res.Verified, "method", res.Method)
 	return VerifyOutcome{Domain: stored, Result: res, NextStep: s.nextStep(stored)}, nil
+}
+
+// inconclusive reports whether a check failed for want of answers (the resolvers), not because of
+// what the customer's DNS holds.
+func inconclusive(reason string) bool {
+	switch reason {
+	case dnsverify.ReasonServFail, dnsverify.ReasonRcode, dnsverify.ReasonTimeout, dnsverify.ReasonResolverError:
+		return true
+	}
+	return false
 }
 
 // nextStep is the sentence the seed's verify response carries in next_step, made true for the

@@ -39,7 +39,14 @@ type Domain struct {
 	IngressVersion          *int64          `db:"ingress_version"`
 	DeletingAt              *time.Time      `db:"deleting_at"`
 	ExpiresAt               *time.Time      `db:"expires_at"`
-	RequireTXT              bool            `db:"require_txt"`
+	// RequireTXT: the TXT proof is needed, by the plan or because TXTRequired.
+	RequireTXT bool `db:"require_txt"`
+	// TXTRequired: another customer held the hostname before, so this registration needs the TXT
+	// proof whatever the plan says.
+	TXTRequired bool `db:"txt_required"`
+	// LastCheckStatus is the last DNS check's result (ok, failed, error), apart from
+	// VerificationStatus: a verified domain stays verified when a later check fails.
+	LastCheckStatus *string `db:"last_check_status"`
 	TunnelUUID              *string         `db:"tunnel_uuid"`
 	CustomHostnameID        *string         `db:"cloudflare_custom_hostname_id"`
 	CustomHostnameStatus    *string         `db:"custom_hostname_status"`
@@ -74,7 +81,8 @@ const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.exte
 	d.verified_at, d.txt_verified_at, d.cloudflare_dns_record_id, d.cloudflare_configured,
 	d.tunnel_ingress_configured, d.ssl_status, d.is_active, d.is_primary, d.created_at, d.updated_at,
 	d.created_by, d.last_checked_at, d.last_error, d.last_check, d.ingress_version, d.deleting_at,
-	d.expires_at, c.require_txt, t.cloudflare_tunnel_id::text AS tunnel_uuid, d.cloudflare_custom_hostname_id,
+	d.expires_at, c.require_txt OR d.txt_required AS require_txt, d.txt_required, d.last_check_status,
+	t.cloudflare_tunnel_id::text AS tunnel_uuid, d.cloudflare_custom_hostname_id,
 	d.custom_hostname_status, d.custom_hostname_detail, d.provision_error_step,
 	td.backend_url, (` + inIngress + `) IS TRUE AS qualifies, d.ingress_rejected_kind, d.ingress_rejected_reason,
 	EXISTS (SELECT 1 FROM agents a WHERE a.tunnel_id = td.tunnel_id AND a.revoked_at IS NULL
@@ -195,14 +203,21 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 		if err != nil {
 			return err
 		}
+		// Another customer held this hostname (it expired, was deleted or claimed): whatever
+		// they left in DNS proves nothing about this customer, so only the TXT record will.
+		var txtRequired bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM released_domains
+				WHERE external_domain = $1 AND customer_id <> $2)`, nd.ExternalDomain, nd.CustomerID).Scan(&txtRequired); err != nil {
+			return fmt.Errorf("check earlier holders of %s: %w", nd.ExternalDomain, err)
+		}
 
 		var id int64
 		err = tx.QueryRow(ctx, `INSERT INTO custom_domains
 			(customer_id, tenant_deployment_id, external_domain, sajet_subdomain, sajet_zone, verification_token,
-			 is_primary, created_by, expires_at, txt_verified_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END) RETURNING id`,
+			 is_primary, created_by, expires_at, txt_verified_at, txt_required)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END, $11) RETURNING id`,
 			nd.CustomerID, nd.TenantDeploymentID, nd.ExternalDomain, sub, nd.Zone, nd.Token,
-			nd.IsPrimary, nd.CreatedBy, nd.ExpiresAt, nd.ClaimProven).Scan(&id)
+			nd.IsPrimary, nd.CreatedBy, nd.ExpiresAt, nd.ClaimProven, txtRequired).Scan(&id)
 		switch uniqueViolation(err) {
 		case "":
 		case "unique_sajet_subdomain":
@@ -222,7 +237,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			return fmt.Errorf("insert domain %s: %w", nd.ExternalDomain, err)
 		}
 		if err := audit(ctx, tx, nd.CreatedBy, "domain.create", "domain", id, map[string]any{
-			"external_domain": nd.ExternalDomain, "sajet_subdomain": sub, "claim": nd.ClaimProven}); err != nil {
+			"external_domain": nd.ExternalDomain, "sajet_subdomain": sub, "claim": nd.ClaimProven, "txt_required": txtRequired}); err != nil {
 			return err
 		}
 		if err := addToIngress(ctx, tx, id); err != nil {
@@ -230,7 +245,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 		}
 		// Provisioning starts now, unless the plan wants ownership proven first (then it starts
 		// when the TXT record is found).
-		if s.outbox != nil && (!requireTXT || nd.ClaimProven) {
+		if s.outbox != nil && (!(requireTXT || txtRequired) || nd.ClaimProven) {
 			if err := s.outbox.ProvisionTx(ctx, tx, id); err != nil {
 				return fmt.Errorf("enqueue provisioning of domain %d: %w", id, err)
 			}
@@ -251,7 +266,7 @@ func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) er
 		ingressSeen *int64
 	)
 	err := tx.QueryRow(ctx, `SELECT id, customer_id, txt_verified_at IS NOT NULL,
-			coalesce(expires_at < now() AND verification_status <> 'verified', false),
+			coalesce(expires_at < now() AND verified_at IS NULL AND txt_verified_at IS NULL, false),
 			cloudflare_dns_record_id, ingress_version
 		FROM custom_domains WHERE external_domain = $1 AND deleting_at IS NULL FOR UPDATE`, nd.ExternalDomain).
 		Scan(&id, &owner, &txtProven, &expired, &cfRecord, &ingressSeen)
@@ -264,9 +279,11 @@ func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) er
 	switch {
 	case owner == nd.CustomerID:
 		return &ConflictError{Code: "domain_exists", Message: fmt.Sprintf("%s is already registered (domain %d)", nd.ExternalDomain, id)}
-	case expired && !txtProven:
+	case expired:
 		return s.retire(ctx, tx, "system", "domain.expire", id, cfRecord, ingressSeen)
 	case nd.ClaimProven && !txtProven:
+		// Only a TXT-proven claim displaces a holder, even one verified by CNAME: the CNAME shows
+		// where the name points, not who controls the zone.
 		return s.retire(ctx, tx, nd.CreatedBy, "domain.reclaimed", id, cfRecord, ingressSeen)
 	default:
 		return &TakenError{HolderVerified: txtProven}
@@ -278,6 +295,14 @@ func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) er
 // provisioning on, a record may exist before its id is stored (a provision job in flight), so
 // removal always goes through the cleanup job then.
 func (s *Store) retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRecord *string, ingressSeen *int64) error {
+	// Remembered for good: the platform subdomain is never handed to another customer, and the
+	// hostname registered again by another customer needs the TXT proof.
+	var holder int64
+	if err := tx.QueryRow(ctx, `INSERT INTO released_domains (domain_id, customer_id, external_domain, sajet_subdomain, sajet_zone, reason)
+		SELECT id, customer_id, external_domain, sajet_subdomain, sajet_zone, $2 FROM custom_domains WHERE id = $1
+		RETURNING customer_id`, id, action).Scan(&holder); err != nil {
+		return fmt.Errorf("record release of domain %d: %w", id, err)
+	}
 	referenced := false
 	if ingressSeen != nil {
 		var err error
@@ -301,19 +326,24 @@ func (s *Store) retire(ctx context.Context, tx pgx.Tx, actor, action string, id 
 			return fmt.Errorf("enqueue removal of domain %d: %w", id, err)
 		}
 	}
-	return audit(ctx, tx, actor, action, "domain", id, map[string]any{"immediate": immediate})
+	return audit(ctx, tx, actor, action, "domain", id, map[string]any{"immediate": immediate, "holder_customer_id": holder})
 }
 
 func pickSubdomain(ctx context.Context, tx pgx.Tx, nd NewDomain) (string, error) {
 	if len(nd.Subdomains) == 0 {
 		return "", fmt.Errorf("no subdomain candidates for %s", nd.ExternalDomain)
 	}
-	// Taken: by a domain (also one being deleted), or as a hostname a tunnel's operator routes.
+	// Taken: by a domain (also one being deleted), by a registration of another customer that was
+	// removed (a CNAME to it may still exist in someone's DNS), or as a hostname a tunnel's
+	// operator routes.
 	rows, _ := tx.Query(ctx, `SELECT sajet_subdomain FROM custom_domains
 		WHERE sajet_zone = $1 AND sajet_subdomain = ANY($2)
 		UNION
+		SELECT sajet_subdomain FROM released_domains
+		WHERE sajet_zone = $1 AND sajet_subdomain = ANY($2) AND customer_id <> $3
+		UNION
 		SELECT left(h, -length($1) - 1) FROM agents a CROSS JOIN LATERAL unnest(a.base_hostnames) AS h
-		WHERE a.revoked_at IS NULL AND h = ANY(SELECT c || '.' || $1 FROM unnest($2::text[]) AS c)`, nd.Zone, nd.Subdomains)
+		WHERE a.revoked_at IS NULL AND h = ANY(SELECT c || '.' || $1 FROM unnest($2::text[]) AS c)`, nd.Zone, nd.Subdomains, nd.CustomerID)
 	taken, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return "", fmt.Errorf("check subdomains: %w", err)
@@ -422,19 +452,27 @@ func (s *Store) ListDomains(ctx context.Context, f DomainFilter) ([]Domain, int6
 
 // Verification is the outcome of a DNS check, stored on the domain.
 type Verification struct {
-	Verified  bool
-	TXTFound  bool
-	Error     string // user-facing reason when not verified
-	Check     any    // the full per-resolver result, kept for diagnostics
-	CheckedAt time.Time
+	Verified bool
+	TXTFound bool
+	// Inconclusive: no resolver gave a usable answer (timeouts, SERVFAIL), so the check says
+	// nothing about the customer's records.
+	Inconclusive bool
+	Error        string // user-facing reason when not verified
+	Check        any    // the full per-resolver result, kept for diagnostics
+	CheckedAt    time.Time
 }
 
-// RecordVerification stores a check's outcome. A verified check sets verified_at once; a TXT
-// match records ownership proof.
+// RecordVerification stores a check's outcome. A verified check sets verified_at once, and from
+// then on the domain stays verified: a later failed check is recorded in last_check_status and
+// last_error but never un-verifies it, so a domain cannot expire (or be taken over) because a
+// resolver failed once. A TXT match records ownership proof.
 func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, v Verification) (Domain, error) {
-	status := "failed"
-	if v.Verified {
-		status = "verified"
+	check := "failed"
+	switch {
+	case v.Verified:
+		check = "ok"
+	case v.Inconclusive:
+		check = "error"
 	}
 	var lastErr *string
 	if !v.Verified && v.Error != "" {
@@ -442,29 +480,35 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 	}
 	var out Domain
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var firstProof bool
-		err := tx.QueryRow(ctx, `SELECT d.txt_verified_at IS NULL AND c.require_txt FROM custom_domains d
-			JOIN customers c ON c.id = d.customer_id WHERE d.id = $1 AND d.deleting_at IS NULL FOR UPDATE OF d`, id).Scan(&firstProof)
+		var firstProof, wasVerified bool
+		err := tx.QueryRow(ctx, `SELECT d.txt_verified_at IS NULL AND (c.require_txt OR d.txt_required), d.verified_at IS NOT NULL
+			FROM custom_domains d JOIN customers c ON c.id = d.customer_id
+			WHERE d.id = $1 AND d.deleting_at IS NULL FOR UPDATE OF d`, id).Scan(&firstProof, &wasVerified)
 		if err == pgx.ErrNoRows {
 			return ErrNotFound
 		}
 		if err != nil {
 			return fmt.Errorf("lock domain %d: %w", id, err)
 		}
+		status := "failed"
+		if v.Verified || wasVerified {
+			status = "verified"
+		}
 		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET
 				verification_status = $2::domain_verification_status,
 				verified_at = CASE WHEN $3 THEN coalesce(verified_at, $6) ELSE verified_at END,
 				txt_verified_at = CASE WHEN $4 THEN coalesce(txt_verified_at, $6) ELSE txt_verified_at END,
-				last_checked_at = $6, last_error = $5, last_check = $7, updated_at = now()
+				expires_at = CASE WHEN $3 OR $4 THEN NULL ELSE expires_at END,
+				last_checked_at = $6, last_error = $5, last_check = $7, last_check_status = $8, updated_at = now()
 			WHERE id = $1 AND deleting_at IS NULL`,
-			id, status, v.Verified, v.TXTFound, lastErr, v.CheckedAt, v.Check)
+			id, status, v.Verified, v.TXTFound, lastErr, v.CheckedAt, v.Check, check)
 		if err != nil {
 			return fmt.Errorf("record verification of domain %d: %w", id, err)
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "txt": v.TXTFound}); err != nil {
+		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "check": check, "txt": v.TXTFound}); err != nil {
 			return err
 		}
 		if firstProof && v.TXTFound {

@@ -55,11 +55,16 @@ const (
 	IngressRejected = "rejected"
 )
 
+// ownershipProven is the condition that the TXT proof, when it is required, was found: the plan
+// requires it (customers.require_txt), or this registration does because another customer held
+// the hostname before (custom_domains.txt_required).
+const ownershipProven = `(NOT (c.require_txt OR d.txt_required) OR d.txt_verified_at IS NOT NULL)`
+
 // inIngress is the condition for a domain to qualify for its tunnel's desired set: alive, on a
-// tenant deployment with a tunnel and a backend, and, when the plan requires it, proven by TXT.
-// Whether its rules then go in is ingressProblem's decision.
+// tenant deployment with a tunnel and a backend, and, when required, proven by TXT. Whether its
+// rules then go in is ingressProblem's decision.
 const inIngress = `d.deleting_at IS NULL AND td.tunnel_id IS NOT NULL AND td.backend_url IS NOT NULL
-	AND (NOT c.require_txt OR d.txt_verified_at IS NOT NULL)`
+	AND ` + ownershipProven
 
 // routedDomain is what decides whether a qualifying domain's rules go into its tunnel.
 type routedDomain struct {

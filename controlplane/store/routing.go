@@ -86,7 +86,7 @@ func routes(ctx context.Context, tx pgx.Tx, ids []int64, before bool) (map[int64
 		in = `d.ingress_version IS NOT NULL AND td.tunnel_id IS NOT NULL`
 	}
 	rows, _ := tx.Query(ctx, `SELECT d.id, coalesce(`+in+`, false), coalesce(td.tunnel_id, 0), coalesce(td.backend_url, ''),
-			NOT c.require_txt OR d.txt_verified_at IS NOT NULL, d.cloudflare_configured
+			`+ownershipProven+`, d.cloudflare_configured
 		FROM custom_domains d JOIN customers c ON c.id = d.customer_id
 		LEFT JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
 		WHERE d.id = ANY($1) AND d.deleting_at IS NULL`, ids)
@@ -343,7 +343,7 @@ func (s *Store) UpdateTunnel(ctx context.Context, actor string, id int64, p Tunn
 				JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
 				JOIN tunnels t ON t.id = td.tunnel_id
 				WHERE t.id = $1 AND t.cloudflare_tunnel_id <> $2::uuid AND d.deleting_at IS NULL
-				  AND (NOT c.require_txt OR d.txt_verified_at IS NOT NULL)
+				  AND `+ownershipProven+`
 				ORDER BY d.id`, id, p.CloudflareTunnelID.Value)
 			var err error
 			if provision, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {

@@ -39,6 +39,9 @@ const (
 	CodePublicSuffix = "hostname_public_suffix"
 	// CodePlatformZone: the name is the platform's own domain or inside it.
 	CodePlatformZone = "hostname_platform_zone"
+	// CodeMixedScript: a label mixes alphabets the way no language writes (a Cyrillic letter
+	// among Latin ones): UTS #39's highly restrictive profile.
+	CodeMixedScript = "hostname_mixed_script"
 
 	// CodeSubdomainEmpty: no subdomain label was given.
 	CodeSubdomainEmpty = "subdomain_empty"

@@ -121,6 +121,9 @@ func (r Rules) normalize(input string) (string, *Error) {
 	if e := checkASCII(name, input); e != nil {
 		return "", e
 	}
+	if e := checkScripts(name, input); e != nil {
+		return "", e
+	}
 	if !strings.Contains(name, ".") {
 		if _, icann := publicsuffix.PublicSuffix(name); icann {
 			return "", reject(CodePublicSuffix, input, fmt.Sprintf(
