@@ -46,12 +46,12 @@ type Domain struct {
 	TXTRequired bool `db:"txt_required"`
 	// LastCheckStatus is the last DNS check's result (ok, failed, error), apart from
 	// VerificationStatus: a verified domain stays verified when a later check fails.
-	LastCheckStatus *string `db:"last_check_status"`
-	TunnelUUID              *string         `db:"tunnel_uuid"`
-	CustomHostnameID        *string         `db:"cloudflare_custom_hostname_id"`
-	CustomHostnameStatus    *string         `db:"custom_hostname_status"`
-	CustomHostnameDetail    json.RawMessage `db:"custom_hostname_detail"`
-	ProvisionErrorStep      *string         `db:"provision_error_step"`
+	LastCheckStatus      *string         `db:"last_check_status"`
+	TunnelUUID           *string         `db:"tunnel_uuid"`
+	CustomHostnameID     *string         `db:"cloudflare_custom_hostname_id"`
+	CustomHostnameStatus *string         `db:"custom_hostname_status"`
+	CustomHostnameDetail json.RawMessage `db:"custom_hostname_detail"`
+	ProvisionErrorStep   *string         `db:"provision_error_step"`
 	// What decides whether the domain's rules go into its tunnel (IngressProblem).
 	BackendURL            *string `db:"backend_url"`
 	Qualifies             bool    `db:"qualifies"`
