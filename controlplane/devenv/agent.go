@@ -66,12 +66,18 @@ func prepareAgent(ctx context.Context, st *store.Store, dir string) (*localAgent
 	}
 	la := &localAgent{dir: filepath.Join(dir, "cloudflared"), stateDir: filepath.Join(dir, "agent-state"), token: secret,
 		certPEM: certPEM, tunnelID: a.TunnelID}
-	if err := os.MkdirAll(la.dir, 0o755); err != nil {
+	// The rendered config names every customer's hostname and backend: the owner's only.
+	if err := privateDir(la.dir, 0o700); err != nil {
 		return nil, "", "", err
 	}
 	base := filepath.Join(la.dir, "base.yml")
 	if _, err := os.Stat(base); errors.Is(err, fs.ErrNotExist) {
-		if err := os.WriteFile(base, []byte(devBase), 0o644); err != nil {
+		if err := os.WriteFile(base, []byte(devBase), 0o600); err != nil {
+			return nil, "", "", err
+		}
+	}
+	for _, f := range []string{base, filepath.Join(la.dir, "config.yml")} {
+		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, "", "", err
 		}
 	}

@@ -40,7 +40,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("dev dir: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Readable by its owner only: it holds the database, the TLS key and the rendered config. As
+	// root the private PostgreSQL runs as the postgres user, which must traverse it (0711: enter,
+	// never list); everything inside has modes of its own.
+	mode := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		mode = 0o711
+	}
+	if err := privateDir(dir, mode); err != nil {
 		return fmt.Errorf("create dev dir: %w", err)
 	}
 	logger := opts.App.Logger
@@ -126,6 +133,14 @@ Press Ctrl-C to stop (the private PostgreSQL stops too).
 			return err
 		}
 	}
+}
+
+// privateDir creates dir with mode, or narrows an existing one's mode to it.
+func privateDir(dir string, mode os.FileMode) error {
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return err
+	}
+	return os.Chmod(dir, mode)
 }
 
 // prepare migrates the database and issues this run's admin token.

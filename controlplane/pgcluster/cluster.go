@@ -23,9 +23,15 @@ type Options struct {
 	// Dir holds the cluster (see the package comment for its layout). It is created if missing;
 	// as root it and its parents must be traversable by the postgres user.
 	Dir string
-	// Port is the TCP port on 127.0.0.1. Zero reuses the port remembered from the last start on
-	// Dir while it is free, else picks a free one; either way the port is remembered.
+	// Port numbers the server's unix socket (.s.PGSQL.<port>) and, with TCP, is its port on
+	// 127.0.0.1. Zero reuses the port remembered from the last start on Dir while it is free,
+	// else picks a free one; either way the port is remembered.
 	Port int
+	// TCP also makes the server listen on 127.0.0.1. Access is trust, so anyone on the machine
+	// could then connect as the superuser (and run programs through COPY … FROM PROGRAM): leave
+	// it off unless a client cannot use the unix socket. Off, the only way in is the socket
+	// directory, which is private to the server's user.
+	TCP bool
 	// Fsync false trades crash safety for speed, for tests: initdb --no-sync, and fsync,
 	// synchronous_commit and full_page_writes off. Dev sets it so its data survives a power cut.
 	Fsync bool
@@ -46,6 +52,7 @@ var ErrInUse = errors.New("cluster directory is in use")
 type Cluster struct {
 	srv      server
 	port     int
+	tcp      bool   // listening on 127.0.0.1 too
 	sock     string // unix socket directory
 	sockTemp bool   // sock is a /tmp directory of ours, removed by Stop
 	lock     *os.File
@@ -79,7 +86,7 @@ func removeTempSocketDir(dir string) {
 // terminating NUL); PostgreSQL's socket is <dir>/.s.PGSQL.<port>.
 const maxSocketPath = 107
 
-// Start makes Dir a running cluster and returns once it accepts connections on 127.0.0.1.
+// Start makes Dir a running cluster and returns once it accepts connections.
 //
 // A directory without a cluster is initialised (initdb: superuser postgres, trust auth for local
 // and loopback, UTF8, locale C). An existing cluster is started with its data as it was. A
@@ -153,7 +160,7 @@ func (c *Cluster) start(ctx context.Context, opts Options) error {
 // that hold its shared memory for a moment; both are retried.
 func (c *Cluster) startServer(ctx context.Context, opts Options) error {
 	portFile := filepath.Join(c.srv.dir, "port")
-	c.port = opts.Port
+	c.port, c.tcp = opts.Port, opts.TCP
 	if c.port == 0 {
 		if b, err := os.ReadFile(portFile); err == nil {
 			if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
@@ -205,13 +212,16 @@ func (c *Cluster) startServer(ctx context.Context, opts Options) error {
 
 func (c *Cluster) settings(opts Options) map[string]string {
 	s := map[string]string{
-		"listen_addresses":        "127.0.0.1",
+		"listen_addresses":        "",
 		"port":                    strconv.Itoa(c.port),
 		"unix_socket_directories": c.sock,
 		// Tests run many databases in parallel, each with its own pool.
 		"max_connections":   "200",
 		"shared_buffers":    "128MB",
 		"logging_collector": "off",
+	}
+	if opts.TCP {
+		s["listen_addresses"] = "127.0.0.1"
 	}
 	if !opts.Fsync {
 		s["fsync"] = "off"
@@ -261,14 +271,18 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("PostgreSQL on 127.0.0.1:%d does not accept connections: %w", c.port, err)
+			return fmt.Errorf("PostgreSQL on %s does not accept connections: %w", c.Where(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-// URL is a TCP connection URL for database dbname as the postgres superuser.
+// URL is a connection URL for database dbname as the postgres superuser: over the unix socket,
+// or over TCP when the cluster was started with Options.TCP.
 func (c *Cluster) URL(dbname string) string {
+	if !c.tcp {
+		return c.SocketURL(dbname)
+	}
 	u := url.URL{
 		Scheme:   "postgres",
 		User:     url.User("postgres"),
@@ -286,8 +300,17 @@ func (c *Cluster) SocketURL(dbname string) string {
 	return u.String()
 }
 
-// Port is the TCP port on 127.0.0.1.
+// Port is the server's port number (its socket's name, and its TCP port with Options.TCP).
 func (c *Cluster) Port() int { return c.port }
+
+// Where says where the server listens, for logs.
+func (c *Cluster) Where() string {
+	w := fmt.Sprintf("socket %s/.s.PGSQL.%d", c.sock, c.port)
+	if c.tcp {
+		w += fmt.Sprintf(" and 127.0.0.1:%d", c.port)
+	}
+	return w
+}
 
 // Dir is the cluster's directory (Options.Dir made absolute).
 func (c *Cluster) Dir() string { return c.srv.dir }

@@ -53,8 +53,34 @@ func TestDataAndPortSurviveRestart(t *testing.T) {
 		t.Errorf("after restart: %q, want the row written before", got)
 	}
 	settings := query(t, c2.URL("app"), `SELECT current_setting('fsync') || ' ' || current_setting('max_connections') || ' ' || current_setting('listen_addresses')`)
-	if settings != "off 200 127.0.0.1" {
-		t.Errorf("fsync, max_connections, listen_addresses = %q, want the test defaults", settings)
+	if settings != "off 200 " {
+		t.Errorf("fsync, max_connections, listen_addresses = %q, want the test defaults (no TCP)", settings)
+	}
+}
+
+// Access is trust, so the only way in is the private socket directory: no TCP port for other
+// users of the machine to reach as the superuser (the issue's `make run` attack), and a socket
+// directory nobody else can enter.
+func TestNoTCPUnlessAsked(t *testing.T) {
+	t.Parallel()
+	c := start(t, pgcluster.Options{Dir: filepath.Join(tempDir(t), "pg")})
+	if reachable("postgres://postgres@127.0.0.1:" + strconv.Itoa(c.Port()) + "/postgres?sslmode=disable&connect_timeout=2") {
+		t.Fatal("the cluster accepts TCP connections on 127.0.0.1 without Options.TCP")
+	}
+	if !strings.Contains(c.URL("postgres"), "host=%2F") {
+		t.Errorf("URL %s is not a socket URL", c.URL("postgres"))
+	}
+	sock := strings.Fields(c.Where())[1]
+	fi, err := os.Stat(filepath.Dir(sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket directory mode %v, want 0700", fi.Mode().Perm())
+	}
+	tcp := start(t, pgcluster.Options{Dir: filepath.Join(tempDir(t), "pg"), TCP: true})
+	if !reachable(tcp.URL("postgres")) || !strings.Contains(tcp.URL("postgres"), "@127.0.0.1:") {
+		t.Errorf("Options.TCP: %s not reachable over TCP", tcp.URL("postgres"))
 	}
 }
 
@@ -62,7 +88,7 @@ func TestDataAndPortSurviveRestart(t *testing.T) {
 // failing; ExtraSettings override ours.
 func TestTakenRememberedPortIsReplaced(t *testing.T) {
 	t.Parallel()
-	opts := pgcluster.Options{Dir: filepath.Join(tempDir(t), "pg"), ExtraSettings: map[string]string{"max_connections": "50"}}
+	opts := pgcluster.Options{Dir: filepath.Join(tempDir(t), "pg"), TCP: true, ExtraSettings: map[string]string{"max_connections": "50"}}
 	c := start(t, opts)
 	if err := c.Stop(t.Context()); err != nil {
 		t.Fatal(err)

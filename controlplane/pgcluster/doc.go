@@ -52,8 +52,8 @@
 // pipe closes and the watchdog runs `pg_ctl stop -m immediate`, so no server outlives its tests.
 // Remove then reclaims the directories such processes leave behind.
 //
-// Access is `trust` for local and loopback connections only: the server listens on 127.0.0.1
-// and its socket directory is private to the server's user. Any local user can still reach the
-// loopback port as the superuser, which is acceptable for a developer's machine and a test run,
-// and is why this package is not for production.
+// Access is `trust`, so the server listens only on its unix socket, in a directory private to the
+// server's user (0700): another user of the machine cannot connect at all, where a loopback port
+// would have let anyone become the superuser and run programs as the server's user. Options.TCP
+// adds 127.0.0.1 for clients that cannot use a socket, with that risk. Not for production.
 package pgcluster

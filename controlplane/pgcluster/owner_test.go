@@ -8,7 +8,6 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -33,7 +32,7 @@ func TestHelperOwner(t *testing.T) {
 		fmt.Printf("error %v\n", strings.ReplaceAll(err.Error(), "\n", " "))
 		os.Exit(1)
 	}
-	fmt.Printf("ready %d\n", c.Port())
+	fmt.Printf("ready %s\n", c.URL("postgres"))
 	select {} // until killed; -test.timeout bounds it should the parent fail to
 }
 
@@ -126,12 +125,9 @@ func startOwner(t *testing.T, dir string, stopOnExit bool) (url string, kill fun
 		}
 	})
 	line, err := bufio.NewReader(out).ReadString('\n')
-	port, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
 	if !ok {
 		t.Fatalf("helper owner: %q, %v", line, err)
 	}
-	if _, err := strconv.Atoi(port); err != nil {
-		t.Fatalf("helper owner port %q", port)
-	}
-	return "postgres://postgres@127.0.0.1:" + port + "/postgres?sslmode=disable", kill
+	return url, kill
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -135,6 +136,26 @@ func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 	} {
 		if res := call(t, "POST", apiURL+c.path, token, c.body); res.StatusCode != 201 {
 			t.Fatalf("POST %s in dev: %d", c.path, res.StatusCode)
+		}
+	}
+	// The issue's attack on `make run`: a trust-auth PostgreSQL on a loopback port made every
+	// local user its superuser. Only the private socket is open now, and the dev state is the
+	// owner's alone.
+	port, err := os.ReadFile(filepath.Join(dir, "postgres", "port"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strings.TrimSpace(string(port)), 2*time.Second); err == nil {
+		conn.Close()
+		t.Errorf("dev's PostgreSQL accepts TCP connections on 127.0.0.1:%s", strings.TrimSpace(string(port)))
+	}
+	wantDir := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		wantDir = 0o711 // the postgres user must traverse it; nobody else may list it
+	}
+	for path, want := range map[string]os.FileMode{dir: wantDir, filepath.Join(dir, "cloudflared"): 0o700, filepath.Join(dir, "tls"): 0o700} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v (err %v), want %v", path, fi.Mode().Perm(), err, want)
 		}
 	}
 	configPath := filepath.Join(dir, "cloudflared", "config.yml")

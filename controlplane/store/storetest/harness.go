@@ -94,7 +94,7 @@ func setup(ctx context.Context) (_ *harness, err error) {
 	}
 
 	if h.cluster != nil {
-		h.report = fmt.Sprintf("private PostgreSQL on 127.0.0.1:%d ready in %v", h.cluster.Port(), serverTook.Round(time.Millisecond))
+		h.report = fmt.Sprintf("private PostgreSQL on %s ready in %v", h.cluster.Where(), serverTook.Round(time.Millisecond))
 	} else {
 		h.report = "using the server at " + EnvURL
 	}
