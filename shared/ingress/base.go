@@ -48,7 +48,7 @@ func (b *Base) OperatorRules() []Rule { return slices.Clone(b.operator) }
 // (its types, its flag types), without aliases, and without any key
 // cloudflared would warn about (rule keys other than hostname, path, service
 // and originRequest, unknown originRequest, access, ipRules or warp-routing
-// keys); other top-level keys are the operator's business. A global
+// keys, and top-level keys ValidateFile would refuse). A global
 // originRequest.bastionMode: true is refused: managed rules would become
 // bastions. If the operator's
 // rules do not end in a catch-all, CatchAll404 is appended. The resulting
@@ -74,6 +74,11 @@ func ParseBase(data []byte) (*Base, error) {
 			return nil, fmt.Errorf("base: unknown ingress rule key %s (line %d)", u.Path, u.Line)
 		}
 		return nil, fmt.Errorf("base: unknown key %s (line %d)", u.Path, u.Line)
+	}
+	if len(f.unknownTop) > 0 {
+		// ValidateFile refuses them too: a base with one would make every rendering a file the
+		// agent never keeps as its last good copy.
+		return nil, fmt.Errorf("base: unknown top-level key %s: cloudflared does not document it; remove it or pass it on cloudflared's command line", f.unknownTop[0])
 	}
 	if d := f.defaults; d != nil && d.BastionMode != nil && *d.BastionMode {
 		// Managed rules cannot opt out (ValidateManaged refuses bastionMode), so

@@ -117,3 +117,16 @@ func TestValidateFile(t *testing.T) {
 		}
 	}
 }
+
+// A base file with a top-level key ValidateFile refuses is refused at once, with the key named:
+// otherwise every rendering would be a file the agent never keeps as its last good copy.
+func TestParseBaseRefusesKeysValidateFileRefuses(t *testing.T) {
+	t.Parallel()
+	data := []byte("tunnel: x\nsomething-undocumented: 1\ningress:\n  - service: http_status:404\n")
+	if _, err := ParseBase(data); err == nil || !strings.Contains(err.Error(), "something-undocumented") {
+		t.Fatalf("ParseBase: %v, want the unknown key named", err)
+	}
+	if err := ValidateFile(data); err == nil {
+		t.Fatal("ValidateFile accepts what ParseBase refuses")
+	}
+}
