@@ -61,33 +61,28 @@ func startFakeCPWith(t *testing.T, cert tls.Certificate) *fakeCP {
 }
 
 func (f *fakeCP) handle(conn net.Conn) {
-	cfg := yamux.DefaultConfig()
-	cfg.LogOutput = io.Discard
-	ys, err := yamux.Server(conn, cfg)
+	// Protocol 3: hello and its answer on the TLS connection, then yamux.
+	msg, err := protocol.ReadMessage(conn, protocol.MaxHelloFrameSize)
 	if err != nil {
-		return
-	}
-	st, err := ys.AcceptStream()
-	if err != nil {
-		ys.Close()
-		return
-	}
-	msg, err := protocol.ReadMessage(st, 64<<10)
-	if err != nil {
-		ys.Close()
+		conn.Close()
 		return
 	}
 	f.hellos <- msg.(protocol.Hello)
 	if e := f.refuse.Load(); e != nil {
-		_ = protocol.WriteMessage(st, *e)
-		st.Close()
+		_ = protocol.WriteMessage(conn, *e)
 		time.Sleep(100 * time.Millisecond)
-		ys.Close()
+		conn.Close()
 		return
 	}
 	f.accepted.Add(1)
-	_ = protocol.WriteMessage(st, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion, SessionEpoch: f.accepted.Load(), ServerTime: time.Now().UTC()})
-	st.Close()
+	_ = protocol.WriteMessage(conn, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion, SessionEpoch: f.accepted.Load(), ServerTime: time.Now().UTC()})
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	ys, err := yamux.Server(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return
+	}
 	go func() { // status reports
 		for {
 			s, err := ys.AcceptStream()

@@ -1,7 +1,10 @@
-// Package link is the agent's connection to the control plane (DESIGN §6): TLS dial, a yamux
-// client session, hello/welcome on the first stream, then pushes arriving on streams the control
-// plane opens, each answered on its own stream. It redials with capped exponential backoff and
-// jitter; yamux keepalive detects a peer that stopped answering.
+// Package link is the agent's connection to the control plane (DESIGN §6): TLS dial, hello and
+// welcome as frames on the TLS connection itself (protocol 3), then a yamux client session on it:
+// pushes arrive on streams the control plane opens, each answered on its own stream, and reports
+// go out on streams of their own, one message each. It redials with capped exponential backoff and
+// jitter; yamux keepalive detects a peer that stopped answering. An Error the control plane sends
+// during the session (the agent was revoked, its token rotated) ends the session like a refused
+// hello: logged, and not retried before the backoff cap unless the error is retryable.
 package link
 
 import (
@@ -17,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -33,8 +37,8 @@ type Handler interface {
 	Desired(ctx context.Context, d protocol.Desired) protocol.Ack
 	// Status is the periodic report.
 	Status() protocol.Status
-	// Base reports the operator's base file (protocol 2): sent after welcome and again after
-	// BaseChanged whenever its hash differs from what this session last sent.
+	// Base reports the operator's base file: sent after welcome and again after BaseChanged
+	// whenever its hash differs from what this session last sent.
 	Base() protocol.Base
 }
 
@@ -175,17 +179,17 @@ func (l *Link) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", l.cfg.Addr, err)
 	}
+	welcome, err := l.handshake(conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
 	ys, err := yamux.Client(conn, l.yamuxConfig())
 	if err != nil {
 		conn.Close()
 		return err
 	}
 	defer ys.Close()
-
-	welcome, err := l.handshake(ys)
-	if err != nil {
-		return err
-	}
 	l.update(func(s *State) {
 		s.Connected, s.Epoch, s.Since, s.LastError = true, welcome.SessionEpoch, time.Now().UTC(), ""
 	})
@@ -201,8 +205,12 @@ func (l *Link) session(ctx context.Context) error {
 		}
 	}()
 	go l.statusLoop(sctx, ys)
-	if welcome.ProtocolVersion >= 2 {
-		go l.baseLoop(sctx, ys)
+	go l.baseLoop(sctx, ys)
+	// ended is the Error the control plane ended the session with, if it did.
+	var ended atomic.Pointer[protocol.Error]
+	endWith := func(e protocol.Error) {
+		ended.CompareAndSwap(nil, &e)
+		stop()
 	}
 	for {
 		stream, err := ys.AcceptStreamWithContext(sctx)
@@ -210,12 +218,15 @@ func (l *Link) session(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			if e := ended.Load(); e != nil {
+				return e
+			}
 			if errors.Is(err, yamux.ErrKeepAliveTimeout) {
 				return errors.New("control plane stopped answering (keepalive timeout)")
 			}
 			return fmt.Errorf("session ended: %w", err)
 		}
-		go l.serveStream(sctx, stream, welcome.ProtocolVersion)
+		go l.serveStream(sctx, stream, endWith)
 	}
 }
 
@@ -240,20 +251,22 @@ func (l *Link) baseLoop(ctx context.Context, ys *yamux.Session) {
 	}
 }
 
-func (l *Link) handshake(ys *yamux.Session) (protocol.Welcome, error) {
-	stream, err := ys.OpenStream()
-	if err != nil {
-		return protocol.Welcome{}, fmt.Errorf("open hello stream: %w", err)
-	}
-	defer stream.Close()
-	_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := protocol.WriteMessage(stream, l.h.Hello()); err != nil {
+// handshake sends the hello and reads the answer on the TLS connection itself, before yamux
+// starts (protocol 3), within 10 s.
+func (l *Link) handshake(conn net.Conn) (protocol.Welcome, error) {
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := protocol.WriteMessage(conn, l.h.Hello()); err != nil {
 		return protocol.Welcome{}, fmt.Errorf("send hello: %w", err)
 	}
-	reply, err := protocol.ReadMessage(stream, 64<<10)
+	reply, err := protocol.ReadMessage(conn, protocol.MaxHandshakeReplySize)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return protocol.Welcome{}, fmt.Errorf("read welcome: the control plane closed the connection without answering "+
+			"(busy, or older than protocol %d: then upgrade sajet-controlplane): %w", protocol.ProtocolVersion, err)
+	}
 	if err != nil {
 		return protocol.Welcome{}, fmt.Errorf("read welcome: %w", err)
 	}
+	_ = conn.SetDeadline(time.Time{})
 	switch m := reply.(type) {
 	case protocol.Welcome:
 		return m, nil
@@ -264,9 +277,10 @@ func (l *Link) handshake(ys *yamux.Session) (protocol.Welcome, error) {
 	}
 }
 
-// serveStream answers one request the control plane opened a stream for. Any error closes the
-// stream (yamux#142: a stream left open after a failed write can hang the peer's read).
-func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream, peerVersion int) {
+// serveStream answers one request the control plane opened a stream for; an Error on it ends the
+// session (endWith). Any error closes the stream (yamux#142: a stream left open after a failed
+// write can hang the peer's read).
+func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream, endWith func(protocol.Error)) {
 	defer stream.Close()
 	_ = stream.SetReadDeadline(time.Now().Add(30 * time.Second))
 	msg, err := protocol.ReadMessage(stream, protocol.MaxFrameSize)
@@ -278,11 +292,10 @@ func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream, peerVersio
 	var reply protocol.Message
 	switch m := msg.(type) {
 	case protocol.Desired:
-		ack := l.h.Desired(ctx, m)
-		if peerVersion < 2 {
-			ack.Rejected = nil // a protocol-1 control plane decodes strictly and knows no such field
-		}
-		reply = ack
+		reply = l.h.Desired(ctx, m)
+	case protocol.Error:
+		endWith(m)
+		return
 	case protocol.ProbeRequest:
 		reply = probe(ctx, m)
 	default:

@@ -213,57 +213,6 @@ func (s *Server) registerAdmin() {
 	s.registerAgents()
 }
 
-// Agent is the JSON of an edge agent; Token is present only in the create response.
-type Agent struct {
-	store.Agent
-	InSync bool   `json:"in_sync" doc:"The agent last reported the tunnel's desired version"`
-	Token  string `json:"token,omitempty" doc:"The agent's secret for agent.yml, shown once"`
-}
-
-func agentJSON(a store.Agent) Agent {
-	return Agent{Agent: a, InSync: a.AppliedVersion != nil && *a.AppliedVersion >= a.ConfigVersion}
-}
-
-func (s *Server) registerAgents() {
-	huma.Register(s.api, huma.Operation{
-		OperationID: "create-agent", Method: http.MethodPost, Path: "/api/agents",
-		Summary: "Enrol an edge agent for a tunnel (admin); its token is shown once", Tags: []string{"agents"},
-		DefaultStatus: http.StatusCreated, MaxBodyBytes: maxBodyBytes, Errors: []int{401, 403, 404, 409, 413, 415, 422},
-	}, func(ctx context.Context, in *struct {
-		Body struct {
-			TunnelID int64  `json:"tunnel_id" minimum:"1"`
-			Name     string `json:"name" minLength:"1" maxLength:"100" pattern:"^[A-Za-z0-9][A-Za-z0-9._-]*$" doc:"e.g. the tunnel host's name, pct-105"`
-		}
-	}) (*itemOutput[Agent], error) {
-		if err := requireAdmin(ctx); err != nil {
-			return nil, err
-		}
-		secret, hash := NewAgentToken()
-		a, err := s.cfg.Store.CreateAgent(ctx, principalFrom(ctx).Actor(), in.Body.TunnelID, in.Body.Name, hash)
-		if err != nil {
-			return nil, storeError(err)
-		}
-		out := agentJSON(a)
-		out.Token = secret
-		return &itemOutput[Agent]{Body: out}, nil
-	})
-
-	huma.Register(s.api, huma.Operation{
-		OperationID: "list-agents", Method: http.MethodGet, Path: "/api/agents",
-		Summary: "List edge agents with their applied version and last report (admin)", Tags: []string{"agents"},
-		Errors: []int{401, 403, 422},
-	}, func(ctx context.Context, in *pageInput) (*listOutput[Agent], error) {
-		if err := requireAdmin(ctx); err != nil {
-			return nil, err
-		}
-		as, err := s.cfg.Store.ListAgents(ctx, in.After, in.Limit)
-		if err != nil {
-			return nil, err
-		}
-		return list(as, agentJSON), nil
-	})
-}
-
 // Token is the JSON of an API token; Token (the secret) is present only in the create response.
 type Token struct {
 	store.APIToken

@@ -21,7 +21,15 @@ type Changes interface {
 	All()
 }
 
-// Listener follows the sajet_tunnel channel on a dedicated connection.
+// AgentChanges is implemented by a Changes that also wants to know about agents (the gateway
+// Server): Agent is called with the id sent on store.AgentChannel when an agent was enrolled,
+// revoked or its token rotated. It must return quickly.
+type AgentChanges interface {
+	Agent(id int64)
+}
+
+// Listener follows the sajet_tunnel channel (and sajet_agent, when changes implements
+// AgentChanges) on a dedicated connection.
 type Listener struct {
 	ConnConfig        *pgx.ConnConfig // a copy of the pool's config is fine; this connection is not pooled
 	ReconcileInterval time.Duration   // default 30s
@@ -65,6 +73,12 @@ func (l *Listener) session(ctx context.Context, changes Changes, interval time.D
 	if _, err := conn.Exec(ctx, "LISTEN "+store.TunnelChannel); err != nil {
 		return err
 	}
+	agents, _ := changes.(AgentChanges)
+	if agents != nil {
+		if _, err := conn.Exec(ctx, "LISTEN "+store.AgentChannel); err != nil {
+			return err
+		}
+	}
 	changes.All()
 	next := time.Now().Add(interval)
 	for {
@@ -73,7 +87,13 @@ func (l *Listener) session(ctx context.Context, changes Changes, interval time.D
 		cancel()
 		switch {
 		case err == nil:
-			if id, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil && id > 0 {
+			id, perr := strconv.ParseInt(n.Payload, 10, 64)
+			if perr != nil || id <= 0 {
+				continue
+			}
+			if n.Channel == store.AgentChannel {
+				agents.Agent(id)
+			} else {
 				changes.Tunnel(id)
 			}
 		case ctx.Err() != nil:

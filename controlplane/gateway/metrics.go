@@ -10,10 +10,14 @@ import (
 // metrics are the gateway's Prometheus series; ops watch push latency the way Istio's
 // pilot_proxy_convergence_time is watched, and NACKs as the first sign of a bad config.
 type metrics struct {
-	once       sync.Once
-	push       *prometheus.HistogramVec // push → answer, by result
-	handshakes *prometheus.CounterVec   // refused handshakes, by error code
-	statuses   prometheus.Counter
+	once            sync.Once
+	push            *prometheus.HistogramVec // push → answer, by result
+	handshakes      *prometheus.CounterVec   // refused handshakes, by error code
+	statuses        prometheus.Counter
+	unknownLookups  prometheus.Counter     // database lookups of tokens not in the valid set
+	streams         *prometheus.CounterVec // agent streams refused, by reason
+	reportsDropped  *prometheus.CounterVec // reports over their rate, by type
+	sessionsRevoked prometheus.Counter
 }
 
 func (m *metrics) init() {
@@ -27,11 +31,29 @@ func (m *metrics) init() {
 		}, []string{"result"})
 		m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sajet_gateway_refused_handshakes_total",
-			Help: "Agent handshakes refused, by reason (unauthorized, unknown_tunnel, unsupported_version, rate_limited, bad_request).",
+			Help: "Agent connections refused before or during the handshake, by reason: the protocol error code answered " +
+				"(unauthorized, unknown_tunnel, unsupported_version, rate_limited, bad_request), too_many_handshakes, " +
+				"too_many_handshakes_from_address, handshake_timeout, closed (no hello) or error (database).",
 		}, []string{"code"})
 		m.statuses = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sajet_gateway_status_reports_total",
-			Help: "Status reports received from agents.",
+			Help: "Status reports received from agents and stored.",
+		})
+		m.unknownLookups = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sajet_gateway_unknown_token_lookups_total",
+			Help: "Database lookups of well-formed agent tokens that were not in the set of valid tokens (the lookups the bad-token limiter bounds).",
+		})
+		m.streams = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sajet_gateway_refused_agent_streams_total",
+			Help: "Streams opened by authenticated agents that were refused, by reason: invalid or unexpected (the message was refused), protocol_violation (the session was closed).",
+		}, []string{"reason"})
+		m.reportsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sajet_gateway_dropped_reports_total",
+			Help: "Agent reports dropped because they came faster than their rate limit, by type.",
+		}, []string{"type"})
+		m.sessionsRevoked = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sajet_gateway_revoked_sessions_total",
+			Help: "Agent sessions ended because the agent was revoked or its token rotated.",
 		})
 	})
 }
@@ -46,6 +68,11 @@ func (m *metrics) refused(code string) {
 	m.handshakes.WithLabelValues(code).Inc()
 }
 
+func (m *metrics) streamRefused(reason string) {
+	m.init()
+	m.streams.WithLabelValues(reason).Inc()
+}
+
 // Collectors returns the gateway's metrics for the control plane's registry.
 func (s *Server) Collectors() []prometheus.Collector {
 	s.metrics.init()
@@ -57,5 +84,10 @@ func (s *Server) Collectors() []prometheus.Collector {
 		defer s.mu.Unlock()
 		return float64(len(s.sessions))
 	})
-	return []prometheus.Collector{s.metrics.push, s.metrics.handshakes, s.metrics.statuses, sessions}
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sajet_gateway_pending_handshakes",
+		Help: "Agent connections that have not finished their handshake.",
+	}, func() float64 { return float64(s.pendingHandshakes()) })
+	return []prometheus.Collector{s.metrics.push, s.metrics.handshakes, s.metrics.statuses, s.metrics.unknownLookups,
+		s.metrics.streams, s.metrics.reportsDropped, s.metrics.sessionsRevoked, sessions, pending}
 }

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,39 +17,100 @@ import (
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
+// Defaults of the Server's limits; each is documented on its field.
+const (
+	DefaultHelloTimeout            = 5 * time.Second
+	DefaultMaxHandshakes           = 1024
+	DefaultMaxHandshakesPerAddress = 8
+	DefaultMaxStreams              = 16
+	DefaultReportTimeout           = 10 * time.Second
+	DefaultStatusBurst             = 5
+	DefaultStatusInterval          = time.Second
+	DefaultTokenReloadInterval     = time.Minute
+)
+
 // Server accepts agent connections (already TLS, from the listener given to Serve), authenticates
 // them, and pushes each tunnel's desired ingress whenever it differs from what the agent applied.
 //
 // Push rules (DESIGN §6): only when desired ≠ acknowledged; never a version the agent NACKed
 // (the error is stored and shown instead); one push at a time per session, and a change arriving
 // meanwhile is pushed next with the newest state (coalesced).
+//
+// Until a peer has authenticated it costs the gateway one goroutine, its TLS state and at most
+// protocol.MaxHelloFrameSize of hello: the hello is read from the TLS connection itself and yamux
+// starts only after Welcome (protocol 3). Connections still in that phase are bounded in total
+// (MaxHandshakes) and per address (MaxHandshakesPerAddress, keyed like the bad-token limiter: the
+// IPv4 address or the IPv6 /64), and each has HelloTimeout to finish. After Welcome, the agent's
+// session has a bounded yamux backlog, at most MaxStreams streams of its own in flight and
+// per-message frame limits (see streams.go).
 type Server struct {
-	Store        *store.Store
-	Logger       *slog.Logger
-	HelloTimeout time.Duration // default 10s
+	Store  *store.Store
+	Logger *slog.Logger
+	// HelloTimeout is the handshake deadline: from accepting the connection to having read the
+	// hello, TLS handshake included. A peer that has not said hello by then is disconnected.
+	// Default 5s.
+	HelloTimeout time.Duration
 	AckTimeout   time.Duration // default 2m: the agent restarts cloudflared before answering
-	// Failures slows down addresses that keep failing the handshake; nil → 10 per 2s refill.
+	// Failures counts unknown and malformed agent tokens per address; an address with an empty
+	// bucket gets rate_limited for tokens that are not in the set of valid tokens, without a
+	// database lookup. A valid token is never refused by it. nil → 10 per 2s refill.
 	Failures *authlimit.Limiter
-	// MaxHandshakes bounds connections that have not finished their handshake (each may hold a
+	// MaxHandshakes bounds connections that have not finished their handshake (each holds a
 	// goroutine and TLS buffers for up to HelloTimeout); more are closed at once. Default 1024.
 	MaxHandshakes int
+	// MaxHandshakesPerAddress bounds them per address (IPv4 address or IPv6 /64), so one address
+	// cannot take every handshake slot and lock every agent out. Default 8.
+	MaxHandshakesPerAddress int
+	// MaxStreams bounds the streams an agent has open towards the control plane (status and base
+	// reports, one message each) that are being read; it is also the yamux accept backlog, and
+	// streams beyond both are reset by yamux. Default 16.
+	MaxStreams int
+	// ReportTimeout bounds reading one report on a stream the agent opened, from its first byte to
+	// the agent closing its half; a stream that takes longer ends the session. Default 10s.
+	ReportTimeout time.Duration
+	// StatusBurst and StatusInterval rate-limit the status reports stored per session: a burst,
+	// then one per interval; reports over it are dropped (the next one carries the newer state).
+	// Defaults 5 and 1s.
+	StatusBurst    int
+	StatusInterval time.Duration
+	// TokenReloadInterval is how often the set of valid agent tokens is reloaded even without a
+	// notification on store.AgentChannel (notifications are lost while the listener reconnects).
+	// Default 1m.
+	TokenReloadInterval time.Duration
 
 	mu       sync.Mutex
 	sessions map[int64]*session           // by agent id: the newest session of an agent wins
 	byTunnel map[int64]map[int64]*session // tunnel id → agent id → session, for notifications
 
-	loader     desiredLoader
-	metrics    metrics
-	handshakes chan struct{} // semaphore of MaxHandshakes
+	initOnce sync.Once
+	loader   desiredLoader
+	metrics  metrics
+	tokens   tokenSet
+
+	hsMu      sync.Mutex
+	hsTotal   int            // connections in their handshake
+	hsPerAddr map[string]int // the same, by authlimit.Key
+
+	hsLog logThrottle // warnings about connections that never authenticated
 }
 
 type session struct {
-	agent   store.Agent
-	ys      *yamux.Session
-	epoch   int64
-	kick    chan struct{}
-	applied int64 // last version the agent runs
-	nacked  int64 // last version the agent refused; not pushed again
+	agent     store.Agent
+	tokenHash [32]byte
+	authAt    time.Time // when the token lookup that accepted this session started
+	remote    string
+	ys        *yamux.Session
+	epoch     int64
+	kick      chan struct{}
+	applied   int64 // last version the agent runs
+	nacked    int64 // last version the agent refused; not pushed again
+
+	slots  chan struct{} // agent-opened streams being read: MaxStreams
+	large  chan struct{} // one frame over protocol.MaxStatusFrameSize (a base report) at a time
+	baseMu sync.Mutex    // base reports are stored one at a time
+	status bucket        // status reports stored
+	log    logThrottle
+	ending sync.Once
 }
 
 func (s *Server) failures() *authlimit.Limiter {
@@ -70,14 +129,51 @@ func (s *Server) logger() *slog.Logger {
 	return s.Logger
 }
 
+// init fills in the defaults once.
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		if s.HelloTimeout <= 0 {
+			s.HelloTimeout = DefaultHelloTimeout
+		}
+		if s.MaxHandshakes <= 0 {
+			s.MaxHandshakes = DefaultMaxHandshakes
+		}
+		if s.MaxHandshakesPerAddress <= 0 {
+			s.MaxHandshakesPerAddress = DefaultMaxHandshakesPerAddress
+		}
+		if s.MaxStreams <= 0 {
+			s.MaxStreams = DefaultMaxStreams
+		}
+		if s.ReportTimeout <= 0 {
+			s.ReportTimeout = DefaultReportTimeout
+		}
+		if s.StatusBurst <= 0 {
+			s.StatusBurst = DefaultStatusBurst
+		}
+		if s.StatusInterval <= 0 {
+			s.StatusInterval = DefaultStatusInterval
+		}
+		if s.TokenReloadInterval <= 0 {
+			s.TokenReloadInterval = DefaultTokenReloadInterval
+		}
+		if s.AckTimeout <= 0 {
+			s.AckTimeout = 2 * time.Minute
+		}
+		s.hsPerAddr = map[string]int{}
+		s.tokens.reload = make(chan struct{}, 1)
+		s.metrics.init()
+	})
+}
+
 // Serve accepts connections until ctx ends.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.init()
 	s.loader.store = s.Store
 	s.loader.start(ctx)
-	if s.MaxHandshakes <= 0 {
-		s.MaxHandshakes = 1024
-	}
-	s.handshakes = make(chan struct{}, s.MaxHandshakes)
+	// The first set of valid tokens before the first connection, so a valid token is never
+	// mistaken for an unknown one at start (if the database is down, the set fills in later).
+	s.reloadTokens(ctx)
+	go s.runTokens(ctx)
 	go func() { <-ctx.Done(); ln.Close() }()
 	for {
 		conn, err := ln.Accept()
@@ -91,71 +187,86 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("accept agent connection: %w", err)
 		}
-		select {
-		case s.handshakes <- struct{}{}:
-			go s.handle(ctx, conn)
-		default:
-			// Too many connections are still saying hello (a flood, or a fleet reconnecting
-			// faster than the database answers): refuse early; agents retry with backoff.
-			s.metrics.refused("too_many_handshakes")
+		key := authlimit.Key(conn.RemoteAddr().String())
+		if code := s.admit(key); code != "" {
+			// A flood, or a fleet reconnecting faster than the database answers: refuse before
+			// the TLS handshake; agents retry with backoff.
+			s.metrics.refused(code)
 			conn.Close()
+			continue
 		}
+		go s.handle(ctx, conn, key)
 	}
 }
 
-func yamuxConfig() *yamux.Config {
+// admit takes a handshake slot for a connection from key, or returns the refusal code.
+func (s *Server) admit(key string) string {
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	switch {
+	case s.hsTotal >= s.MaxHandshakes:
+		return "too_many_handshakes"
+	case s.hsPerAddr[key] >= s.MaxHandshakesPerAddress:
+		return "too_many_handshakes_from_address"
+	}
+	s.hsTotal++
+	s.hsPerAddr[key]++
+	return ""
+}
+
+func (s *Server) release(key string) {
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	s.hsTotal--
+	if s.hsPerAddr[key]--; s.hsPerAddr[key] <= 0 {
+		delete(s.hsPerAddr, key)
+	}
+}
+
+func (s *Server) pendingHandshakes() int {
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	return s.hsTotal
+}
+
+// sessionConfig is yamux's configuration for an authenticated session.
+func (s *Server) sessionConfig() *yamux.Config {
 	cfg := yamux.DefaultConfig()
+	// Streams the agent opened that wait for the accept loop; beyond this yamux resets them.
+	cfg.AcceptBacklog = s.MaxStreams
 	cfg.KeepAliveInterval = 15 * time.Second
 	cfg.ConnectionWriteTimeout = 10 * time.Second
 	cfg.StreamOpenTimeout = 15 * time.Second
+	// A stream we closed whose other half the agent never closes is reset after this.
+	cfg.StreamCloseTimeout = 30 * time.Second
 	cfg.LogOutput = io.Discard
 	return cfg
 }
 
-func (s *Server) handle(ctx context.Context, conn net.Conn) {
+func (s *Server) handle(ctx context.Context, conn net.Conn, key string) {
 	defer conn.Close()
-	released := false
+	admitted := true
 	release := func() {
-		if !released {
-			released = true
-			<-s.handshakes
+		if admitted {
+			admitted = false
+			s.release(key)
 		}
 	}
 	defer release()
-	helloTimeout := s.HelloTimeout
-	if helloTimeout == 0 {
-		helloTimeout = 10 * time.Second
-	}
-	ys, err := yamux.Server(conn, yamuxConfig())
+	remote := conn.RemoteAddr().String()
+	_ = conn.SetDeadline(time.Now().Add(s.HelloTimeout))
+	sess, err := s.handshake(ctx, conn, key, remote)
 	if err != nil {
-		return
-	}
-	defer ys.Close()
-	_ = conn.SetDeadline(time.Now().Add(helloTimeout))
-	stream, err := ys.AcceptStream()
-	if err != nil {
-		return
-	}
-	addr := authlimit.Key(conn.RemoteAddr().String())
-	if wait := s.failures().Blocked(addr, time.Now()); wait > 0 {
-		s.metrics.refused(protocol.CodeRateLimited)
-		_ = protocol.WriteMessage(stream, protocol.Error{Code: protocol.CodeRateLimited,
-			Message: fmt.Sprintf("too many failed handshakes from this address; retry in %s", wait.Round(time.Second))})
-		stream.Close()
-		linger(ys)
-		return
-	}
-	sess, err := s.handshake(ctx, stream, conn.RemoteAddr().String())
-	stream.Close()
-	if err != nil {
-		s.metrics.refused(refusalCode(err))
-		s.failures().Fail(addr, time.Now())
-		s.logger().Warn("agent refused", "remote", conn.RemoteAddr().String(), "err", err)
-		linger(ys)
+		s.refusedHandshake(conn, remote, err)
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
 	release()
+	ys, err := yamux.Server(conn, s.sessionConfig())
+	if err != nil {
+		return
+	}
+	defer ys.Close()
 	sess.ys = ys
 	s.register(sess)
 	defer s.unregister(sess)
@@ -167,7 +278,8 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 			s.logger().Warn("record agent disconnection", "agent", sess.agent.Name, "err", err)
 		}
 	}()
-	s.logger().Info("agent connected", "agent", sess.agent.Name, "tunnel", sess.agent.TunnelName, "applied", sess.applied, "epoch", sess.epoch)
+	s.logger().Info("agent connected", "agent", sess.agent.Name, "tunnel", sess.agent.TunnelName, "applied", sess.applied,
+		"epoch", sess.epoch, "remote", remote)
 	go s.acceptAgentStreams(ctx, sess)
 
 	for {
@@ -185,75 +297,27 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}
 }
 
-// handshake reads hello, checks version and token, and answers welcome or error.
-func (s *Server) handshake(ctx context.Context, stream net.Conn, remote string) (*session, error) {
-	// refuse answers the agent with e and returns it as the handshake's error.
-	refuse := func(e protocol.Error) (*session, error) {
-		_ = protocol.WriteMessage(stream, e)
-		return nil, &e
-	}
-	msg, err := protocol.ReadMessage(stream, 64<<10)
-	var perr *protocol.Error
-	if errors.As(err, &perr) {
-		return refuse(*perr)
-	}
-	if err != nil {
-		msg := err.Error()
-		if len(msg) > 1000 {
-			msg = msg[:1000]
-		}
-		return refuse(protocol.Error{Code: protocol.CodeBadRequest, Message: msg})
-	}
-	hello, ok := msg.(protocol.Hello)
-	if !ok {
-		return refuse(protocol.Error{Code: protocol.CodeBadRequest, Message: "the first message must be hello, not " + msg.MessageType()})
-	}
-	if err := protocol.CheckVersion(hello.ProtocolVersion); err != nil {
-		if errors.As(err, &perr) {
-			_ = protocol.WriteMessage(stream, *perr)
-		}
-		return nil, err
-	}
-	sum := sha256.Sum256([]byte(hello.Token))
-	agent, err := s.Store.AgentByToken(ctx, sum[:])
-	if errors.Is(err, store.ErrNotFound) {
-		return refuse(protocol.Error{Code: protocol.CodeUnauthorized, Message: "unknown or revoked agent token"})
-	}
-	if err != nil {
-		return nil, err
-	}
-	if agent.TunnelName != hello.Tunnel {
-		return refuse(protocol.Error{Code: protocol.CodeUnknownTunnel,
-			Message: fmt.Sprintf("this token belongs to tunnel %q, not %q", agent.TunnelName, hello.Tunnel)})
-	}
-	epoch, err := s.Store.AgentConnected(ctx, agent.ID, hello.Applied.Version, hello.Applied.SHA256, remote)
-	if err != nil {
-		return nil, err
-	}
-	if hello.Applied.Version > 0 {
-		// What the agent runs counts as acknowledged: an apply it finished after losing its
-		// session (or after a crash) has no other way to mark its domains configured.
-		if _, err := s.Store.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: hello.Applied.Version, OK: true,
-			SHA256: hello.Applied.SHA256, FromHello: true}); err != nil {
-			return nil, err
-		}
-	}
-	sess := &session{agent: agent, epoch: epoch, kick: make(chan struct{}, 1), applied: hello.Applied.Version}
-	if err := protocol.WriteMessage(stream, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion,
-		SessionEpoch: sess.epoch, ServerTime: time.Now().UTC()}); err != nil {
-		return nil, err
-	}
-	sess.kick <- struct{}{} // resync: push if the applied version differs from desired
-	return sess, nil
-}
-
-// linger keeps a refused session open briefly so the agent reads the error before the connection
-// closes (closing at once can drop the frame in flight), and slows down guessing a little more.
-func linger(ys *yamux.Session) {
-	select {
-	case <-ys.CloseChan():
-	case <-time.After(time.Second):
-	}
+// endSession tells the agent why its session ends (e, on a stream of its own, which the agent
+// logs; see protocol.Error.Retryable for how fast it comes back) and closes the session.
+func (s *Server) endSession(sess *session, e protocol.Error) {
+	sess.ending.Do(func() {
+		go func() {
+			defer sess.ys.Close()
+			st, err := sess.ys.OpenStream()
+			if err != nil {
+				return
+			}
+			_ = st.SetDeadline(time.Now().Add(2 * time.Second))
+			if protocol.WriteMessage(st, e) == nil {
+				_ = st.Close()
+				// The agent closes the session once it has read the error.
+				select {
+				case <-sess.ys.CloseChan():
+				case <-time.After(2 * time.Second):
+				}
+			}
+		}()
+	})
 }
 
 func (s *Server) register(sess *session) {
@@ -265,6 +329,11 @@ func (s *Server) register(sess *session) {
 	}
 	if old := s.sessions[sess.agent.ID]; old != nil {
 		old.ys.Close() // the newest session of an agent wins
+	}
+	// A token revoked or rotated after this session's lookup started, whose reload finished
+	// before this registration, ends the session now (a later reload sees it registered).
+	if !s.tokens.stillValid(sess) {
+		s.revoked(sess)
 	}
 	s.sessions[sess.agent.ID] = sess
 	if s.byTunnel[sess.agent.TunnelID] == nil {
@@ -294,13 +363,21 @@ func (s *Server) Tunnel(id int64) {
 	}
 }
 
-// All implements Changes: every session re-checks.
+// All implements Changes: every session re-checks, and the set of valid agent tokens is reloaded
+// (this is also the periodic reconcile, so a lost agent notification costs at most one interval).
 func (s *Server) All() {
+	s.tokens.poke()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sess := range s.sessions {
 		sess.poke()
 	}
+}
+
+// Agent implements AgentChanges: an agent was enrolled, revoked or its token rotated, so the set
+// of valid tokens is reloaded and sessions whose token is no longer in it are ended.
+func (s *Server) Agent(int64) {
+	s.tokens.poke()
 }
 
 func (sess *session) poke() {
@@ -328,11 +405,7 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 		return err
 	}
 	defer stream.Close()
-	ackTimeout := s.AckTimeout
-	if ackTimeout == 0 {
-		ackTimeout = 2 * time.Minute
-	}
-	_ = stream.SetDeadline(time.Now().Add(ackTimeout))
+	_ = stream.SetDeadline(time.Now().Add(s.AckTimeout))
 	sent := time.Now()
 	if err := protocol.WriteMessage(stream, msg); err != nil {
 		s.metrics.observePush("error", time.Since(sent))
@@ -368,65 +441,4 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 	}
 	_, err = s.Store.RecordAgentAck(ctx, sess.agent.ID, rec)
 	return err
-}
-
-// maxAgentFrame bounds a message an agent sends on a stream of its own: a status report (a few
-// counters and an error text) or a base report (at most protocol.MaxBaseHostnames names).
-const maxAgentFrame = 1 << 20
-
-// acceptAgentStreams reads the streams the agent opens after the handshake: status and base
-// reports.
-func (s *Server) acceptAgentStreams(ctx context.Context, sess *session) {
-	for {
-		stream, err := sess.ys.AcceptStream()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer stream.Close()
-			_ = stream.SetDeadline(time.Now().Add(10 * time.Second))
-			msg, err := protocol.ReadMessage(stream, maxAgentFrame)
-			if err != nil {
-				s.logger().Warn("refused a message from an agent", "agent", sess.agent.Name, "err", err)
-				return
-			}
-			if b, ok := msg.(protocol.Base); ok {
-				changed, err := s.Store.RecordAgentBase(ctx, sess.agent.ID, b.SHA256, b.Hostnames)
-				if err != nil {
-					s.logger().Warn("store agent base report", "agent", sess.agent.Name, "err", err)
-				} else if changed {
-					// RecordAgentBase gave the tunnel a new version (its NOTIFY reaches every
-					// session), so a version refused because of the old base is never waited on.
-					s.logger().Info("agent reported a new base file", "agent", sess.agent.Name, "sha256", b.SHA256,
-						"hostnames", len(b.Hostnames))
-				}
-				return
-			}
-			st, ok := msg.(protocol.Status)
-			if ok {
-				s.metrics.init()
-				s.metrics.statuses.Inc()
-			}
-			if !ok {
-				s.logger().Warn("unexpected message from an agent", "agent", sess.agent.Name, "type", msg.MessageType())
-				return
-			}
-			body, err := json.Marshal(st)
-			if err != nil {
-				return
-			}
-			if err := s.Store.RecordAgentStatus(ctx, sess.agent.ID, body); err != nil {
-				s.logger().Warn("store agent status", "agent", sess.agent.Name, "err", err)
-			}
-		}()
-	}
-}
-
-// refusalCode is the protocol error code a refused handshake answered with, for metrics.
-func refusalCode(err error) string {
-	var perr *protocol.Error
-	if errors.As(err, &perr) {
-		return perr.Code
-	}
-	return "error" // the database or the connection, not the agent
 }

@@ -2,10 +2,13 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,14 +34,27 @@ type gw struct {
 	srv    *gateway.Server
 }
 
+// newToken returns a token shaped like the ones POST /api/agents issues.
+func newToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "sja_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
 func startGateway(t *testing.T) *gw {
+	t.Helper()
+	return startGatewayWith(t, nil)
+}
+
+// startGatewayWith is startGateway with the server adjusted by tune before it serves.
+func startGatewayWith(t *testing.T, tune func(*gateway.Server)) *gw {
 	t.Helper()
 	pool, url := storetest.NewDBURL(t)
 	st := store.New(pool)
 	ctx := context.Background()
 	r := storetest.NewRouting(t, st, store.Customer{})
 	c, tun, td := r.Customer, r.Tunnel, r.Tenant
-	token := "sja_test-token"
+	token := newToken()
 	sum := sha256.Sum256([]byte(token))
 	agent, err := st.CreateAgent(ctx, "t", tun.ID, "pct-105", sum[:])
 	if err != nil {
@@ -50,6 +66,9 @@ func startGateway(t *testing.T) *gw {
 		t.Fatal(err)
 	}
 	srv := &gateway.Server{Store: st, AckTimeout: 5 * time.Second, Failures: authlimit.New(4, time.Minute), Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	if tune != nil {
+		tune(srv)
+	}
 	cfg, _ := pgx.ParseConfig(url)
 	runCtx, cancel := context.WithCancel(context.Background())
 	go func() { _ = srv.Serve(runCtx, ln) }()
@@ -146,14 +165,16 @@ func gather(t *testing.T, srv *gateway.Server) map[string]float64 {
 func TestGatewayRefusesBadHellos(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t)
+	unknown := newToken()
+	v := protocol.ProtocolVersion
 	tests := []struct {
 		name  string
 		hello protocol.Hello
 		code  string
 	}{
-		{"a wrong token is unauthorized", protocol.Hello{ProtocolVersion: 1, Agent: "x", Token: "sja_wrong", Tunnel: "tcs-sajet-tunnel", BootID: "b"}, protocol.CodeUnauthorized},
-		{"another tunnel's name is refused", protocol.Hello{ProtocolVersion: 1, Agent: "x", Token: g.token, Tunnel: "other", BootID: "b"}, protocol.CodeUnknownTunnel},
-		{"an old protocol is told to upgrade", protocol.Hello{ProtocolVersion: 0, Agent: "x", Token: g.token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}, protocol.CodeUnsupportedVersion},
+		{"an unknown token is unauthorized", protocol.Hello{ProtocolVersion: v, Agent: "x", Token: unknown, Tunnel: "tcs-sajet-tunnel", BootID: "b"}, protocol.CodeUnauthorized},
+		{"another tunnel's name is refused", protocol.Hello{ProtocolVersion: v, Agent: "x", Token: g.token, Tunnel: "other", BootID: "b"}, protocol.CodeUnknownTunnel},
+		{"an old protocol is told to upgrade", protocol.Hello{ProtocolVersion: 2, Agent: "x", Token: g.token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}, protocol.CodeUnsupportedVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,20 +210,68 @@ type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
-// Repeated failed handshakes from one address are answered with rate_limited, even a good one.
-func TestGatewayRateLimitsRepeatedFailures(t *testing.T) {
+// Repeated bad tokens from one address get rate_limited for unknown tokens, without a database
+// lookup, but a valid agent token from the same address is still welcomed; malformed tokens are
+// refused without a lookup at all.
+func TestGatewayRateLimitsUnknownTokensOnly(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t) // 4 failures allowed per minute
-	bad := protocol.Hello{ProtocolVersion: 1, Agent: "x", Token: "sja_wrong", Tunnel: "tcs-sajet-tunnel", BootID: "b"}
-	for range 4 {
-		if _, reply := gatewaytest.Dial(t, g.addr, bad); reply.(protocol.Error).Code != protocol.CodeUnauthorized {
-			t.Fatalf("reply %#v", reply)
+	lookups := func() float64 { return gather(t, g.srv)["sajet_gateway_unknown_token_lookups_total"] }
+	hello := func(token string) protocol.Hello {
+		return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}
+	}
+	code := func(reply protocol.Message) string {
+		if e, ok := reply.(protocol.Error); ok {
+			return e.Code
+		}
+		return reply.MessageType()
+	}
+	for _, malformed := range []string{"sja_wrong", "sjt_" + strings.Repeat("a", 43), "sja_" + strings.Repeat("a", 42), "sja_" + strings.Repeat("!", 43)} {
+		if _, reply := gatewaytest.Dial(t, g.addr, hello(malformed)); code(reply) != protocol.CodeUnauthorized && code(reply) != protocol.CodeBadRequest {
+			t.Fatalf("malformed token %q answered %#v", malformed, reply)
 		}
 	}
-	good := protocol.Hello{ProtocolVersion: 1, Agent: "pct-105", Token: g.token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}
-	_, reply := gatewaytest.Dial(t, g.addr, good)
-	if e, isErr := reply.(protocol.Error); !isErr || e.Code != protocol.CodeRateLimited {
-		t.Errorf("after 4 failures a hello got %#v, want rate_limited", reply)
+	if n := lookups(); n != 0 {
+		t.Errorf("malformed tokens caused %v database lookups, want 0", n)
+	}
+	// The address is now blocked: an unknown well-formed token is refused before any lookup.
+	unknown := newToken()
+	if _, reply := gatewaytest.Dial(t, g.addr, hello(unknown)); code(reply) != protocol.CodeRateLimited {
+		t.Errorf("an unknown token from a blocked address got %#v, want rate_limited", reply)
+	}
+	if n := lookups(); n != 0 {
+		t.Errorf("a blocked address caused %v database lookups, want 0", n)
+	}
+	// A valid token from the same address is never refused by the limiter.
+	for range 3 {
+		_, reply := gatewaytest.Dial(t, g.addr, hello(g.token))
+		if _, ok := reply.(protocol.Welcome); !ok {
+			t.Fatalf("a valid token from a blocked address got %#v, want welcome", reply)
+		}
+	}
+	if n := lookups(); n != 0 {
+		t.Errorf("a valid token counted as %v lookups of unknown tokens", n)
+	}
+}
+
+// The first unknown tokens from an address are looked up (and counted), until it is blocked.
+func TestGatewayLooksUpUnknownTokensUntilBlocked(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t) // 4 failures allowed per minute
+	for i := range 6 {
+		unknown := newToken()
+		_, reply := gatewaytest.Dial(t, g.addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "x", Token: unknown,
+			Tunnel: "tcs-sajet-tunnel", BootID: "b"})
+		want := protocol.CodeUnauthorized
+		if i >= 4 {
+			want = protocol.CodeRateLimited
+		}
+		if e, ok := reply.(protocol.Error); !ok || e.Code != want {
+			t.Errorf("unknown token #%d answered %#v, want %s", i+1, reply, want)
+		}
+	}
+	if n := gather(t, g.srv)["sajet_gateway_unknown_token_lookups_total"]; n != 4 {
+		t.Errorf("unknown token lookups = %v, want 4 (then the address is blocked)", n)
 	}
 }
 

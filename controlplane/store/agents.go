@@ -63,6 +63,9 @@ func (s *Store) CreateAgent(ctx context.Context, actor string, tunnelID int64, n
 		if err := audit(ctx, tx, actor, "agent.create", "agent", id, map[string]any{"tunnel_id": tunnelID, "name": name}); err != nil {
 			return err
 		}
+		if err := notifyAgent(ctx, tx, id); err != nil {
+			return err
+		}
 		rows, _ := tx.Query(ctx, agentSelect+` WHERE a.id = $1`, id)
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Agent])
 		return err
@@ -78,6 +81,100 @@ func (s *Store) ListAgents(ctx context.Context, after int64, limit int) ([]Agent
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	return as, nil
+}
+
+// AgentChannel is the LISTEN/NOTIFY channel on which an agent's id is sent when its token changes:
+// it was enrolled, revoked, or its token rotated. Every replica's gateway reloads the set of valid
+// agent tokens and ends sessions whose token is no longer valid.
+const AgentChannel = "sajet_agent"
+
+func notifyAgent(ctx context.Context, tx pgx.Tx, agentID int64) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2::bigint::text)`, AgentChannel, agentID); err != nil {
+		return fmt.Errorf("notify agent %d: %w", agentID, err)
+	}
+	return nil
+}
+
+// AgentTokens returns the token hash of every live (not revoked) agent, mapped to the agent's id:
+// the gateway's in-memory set of valid tokens. Agents are few (one or a few per tunnel host).
+func (s *Store) AgentTokens(ctx context.Context) (map[[32]byte]int64, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, token_hash FROM agents WHERE revoked_at IS NULL`)
+	out := map[[32]byte]int64{}
+	var id int64
+	var hash []byte
+	_, err := pgx.ForEachRow(rows, []any{&id, &hash}, func() error {
+		if len(hash) == 32 {
+			out[[32]byte(hash)] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load agent tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAgent revokes an agent: its token stops working on every replica and its live session is
+// ended (NOTIFY on AgentChannel at commit), and it no longer counts for its tunnel's "applied by
+// every agent" floor, so domains that waited only for it are settled now. Revoking a revoked agent
+// changes nothing; an unknown id is ErrNotFound.
+func (s *Store) RevokeAgent(ctx context.Context, actor string, id int64) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var tunnelID int64
+		var newly bool
+		err := tx.QueryRow(ctx, `UPDATE agents a SET revoked_at = coalesce(a.revoked_at, now())
+			FROM (SELECT id, revoked_at FROM agents WHERE id = $1 FOR UPDATE) old WHERE a.id = old.id
+			RETURNING a.tunnel_id, old.revoked_at IS NULL`, id).Scan(&tunnelID, &newly)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("revoke agent %d: %w", id, err)
+		}
+		if !newly {
+			return nil
+		}
+		if err := audit(ctx, tx, actor, "agent.revoke", "agent", id, nil); err != nil {
+			return err
+		}
+		if _, err := settleTunnel(ctx, tx, tunnelID, actor, map[string]any{"revoked_agent": id}); err != nil {
+			return err
+		}
+		return notifyAgent(ctx, tx, id)
+	})
+}
+
+// RotateAgentToken gives a live agent a new token hash: the old token stops working on every
+// replica and a session opened with it is ended (NOTIFY on AgentChannel at commit). A revoked
+// agent is a ConflictError agent_revoked; an unknown id is ErrNotFound.
+func (s *Store) RotateAgentToken(ctx context.Context, actor string, id int64, tokenHash []byte) (Agent, error) {
+	var out Agent
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var revoked bool
+		err := tx.QueryRow(ctx, `SELECT revoked_at IS NOT NULL FROM agents WHERE id = $1 FOR UPDATE`, id).Scan(&revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("rotate token of agent %d: %w", id, err)
+		}
+		if revoked {
+			return &ConflictError{Code: "agent_revoked", Message: fmt.Sprintf("agent %d is revoked; enrol a new agent instead", id)}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE agents SET token_hash = $2 WHERE id = $1`, id, tokenHash); err != nil {
+			return fmt.Errorf("rotate token of agent %d: %w", id, err)
+		}
+		if err := audit(ctx, tx, actor, "agent.rotate_token", "agent", id, nil); err != nil {
+			return err
+		}
+		if err := notifyAgent(ctx, tx, id); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, agentSelect+` WHERE a.id = $1`, id)
+		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Agent])
+		return err
+	})
+	return out, err
 }
 
 // AgentByToken finds a live agent by the hash of its token (the gateway's authentication).
@@ -147,44 +244,54 @@ func (s *Store) RecordAgentAck(ctx context.Context, agentID int64, a AgentAck) (
 		if err != nil {
 			return fmt.Errorf("record ack of agent %d: %w", agentID, err)
 		}
-		// What every enrolled agent of the tunnel has applied.
-		const floor = `(SELECT min(coalesce(applied_version, 0)) FROM agents WHERE tunnel_id = $1 AND revoked_at IS NULL)`
-		// A domain left out of the desired set is not routed, whatever version was applied.
-		excluded, err := excludedDomains(ctx, tx, tunnelID)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE custom_domains d SET tunnel_ingress_configured = true, updated_at = now(),
-				last_error = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.last_error END,
-				provision_error_step = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.provision_error_step END
-			FROM tenant_deployments td
-			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
-			  AND NOT d.tunnel_ingress_configured AND d.ingress_version <= `+floor+`
-			  AND NOT d.id = ANY($2)`, tunnelID, excluded)
-		if err != nil {
-			return fmt.Errorf("mark domains routed: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE custom_domains SET tunnel_ingress_configured = false, updated_at = now()
-			WHERE id = ANY($1) AND tunnel_ingress_configured`, excluded); err != nil {
-			return fmt.Errorf("mark left-out domains unrouted: %w", err)
-		}
-		rows, _ := tx.Query(ctx, `DELETE FROM custom_domains d USING tenant_deployments td
-			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NOT NULL
-			  AND d.ingress_removal_version <= `+floor+`
-			  AND NOT d.cloudflare_configured AND d.cloudflare_dns_record_id IS NULL AND d.cloudflare_custom_hostname_id IS NULL
-			RETURNING d.id`, tunnelID)
-		removed, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return fmt.Errorf("remove unrouted deleted domains: %w", err)
-		}
-		for _, id := range removed {
-			if err := audit(ctx, tx, "agent:"+name, "domain.removed", "domain", id, map[string]any{"version": a.Version}); err != nil {
-				return err
-			}
-		}
-		return nil
+		removed, err = settleTunnel(ctx, tx, tunnelID, "agent:"+name, map[string]any{"version": a.Version})
+		return err
 	})
 	return removed, err
+}
+
+// settleTunnel brings a tunnel's domains in line with what every live (not revoked) agent of the
+// tunnel has applied: domains whose version all of them run become tunnel_ingress_configured, and
+// deleted domains none of them routes any more (and whose Cloudflare objects are gone) are
+// removed, audited as actor with detail; their ids are returned. With no live agent nothing is
+// settled. RecordAgentAck runs it after an ACK, RevokeAgent after an agent stops counting.
+func settleTunnel(ctx context.Context, tx pgx.Tx, tunnelID int64, actor string, detail map[string]any) ([]int64, error) {
+	// What every enrolled agent of the tunnel has applied.
+	const floor = `(SELECT min(coalesce(applied_version, 0)) FROM agents WHERE tunnel_id = $1 AND revoked_at IS NULL)`
+	// A domain left out of the desired set is not routed, whatever version was applied.
+	excluded, err := excludedDomains(ctx, tx, tunnelID)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE custom_domains d SET tunnel_ingress_configured = true, updated_at = now(),
+			last_error = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.last_error END,
+			provision_error_step = CASE WHEN d.provision_error_step = 'tunnel' THEN NULL ELSE d.provision_error_step END
+		FROM tenant_deployments td
+		WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
+		  AND NOT d.tunnel_ingress_configured AND d.ingress_version <= `+floor+`
+		  AND NOT d.id = ANY($2)`, tunnelID, excluded)
+	if err != nil {
+		return nil, fmt.Errorf("mark domains routed: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE custom_domains SET tunnel_ingress_configured = false, updated_at = now()
+		WHERE id = ANY($1) AND tunnel_ingress_configured`, excluded); err != nil {
+		return nil, fmt.Errorf("mark left-out domains unrouted: %w", err)
+	}
+	rows, _ := tx.Query(ctx, `DELETE FROM custom_domains d USING tenant_deployments td
+		WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NOT NULL
+		  AND d.ingress_removal_version <= `+floor+`
+		  AND NOT d.cloudflare_configured AND d.cloudflare_dns_record_id IS NULL AND d.cloudflare_custom_hostname_id IS NULL
+		RETURNING d.id`, tunnelID)
+	removed, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("remove unrouted deleted domains: %w", err)
+	}
+	for _, id := range removed {
+		if err := audit(ctx, tx, actor, "domain.removed", "domain", id, detail); err != nil {
+			return nil, err
+		}
+	}
+	return removed, nil
 }
 
 // recordNack stores an agent's refusal. Rules it names are left out of the tunnel (their domains
@@ -341,7 +448,10 @@ func (s *Store) EnsureLocalAgent(ctx context.Context, actor, tunnelName, cloudfl
 		if err != nil {
 			return fmt.Errorf("ensure agent %s: %w", agentName, err)
 		}
-		return audit(ctx, tx, actor, "agent.local", "agent", id, map[string]any{"tunnel": tunnelName})
+		if err := audit(ctx, tx, actor, "agent.local", "agent", id, map[string]any{"tunnel": tunnelName}); err != nil {
+			return err
+		}
+		return notifyAgent(ctx, tx, id)
 	})
 	if err != nil {
 		return Agent{}, err

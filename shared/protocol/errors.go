@@ -4,12 +4,16 @@ import "fmt"
 
 // Protocol versions. An agent's Hello carries the version it speaks; the
 // control plane accepts MinSupportedVersion..ProtocolVersion and answers with
-// its own in Welcome. Version 2 adds Ack.Rejected and the Base message; an
-// agent sends them only when Welcome says the control plane speaks 2, so a
-// control plane is upgraded first and accepts agents of either version.
+// its own in Welcome. Version 2 added Ack.Rejected and the Base message.
+// Version 3 moves Hello and Welcome out of yamux onto the TLS connection
+// itself, so nothing is multiplexed (or buffered) for a peer that has not
+// authenticated. That changes the first bytes on the wire, so a control plane
+// speaking 3 cannot talk to an older agent at all: it recognises one by its
+// first yamux frame, answers Error{unsupported_version} in yamux framing and
+// logs "upgrade sajet-agent" (see doc.go, "Older agents").
 const (
-	ProtocolVersion     = 2
-	MinSupportedVersion = 1
+	ProtocolVersion     = 3
+	MinSupportedVersion = 3
 )
 
 // Error codes carried by Error.
@@ -37,7 +41,8 @@ func (e Error) Error() string {
 // Retryable reports whether the agent may reconnect with its normal backoff
 // and expect a different answer. The other codes need an operator (new token,
 // tunnel, or binary); the agent still reconnects, but at its backoff cap, and
-// surfaces the error on /readyz.
+// surfaces the error on /readyz. A revoked agent, or one whose token was
+// rotated, gets unauthorized: not retryable.
 func (e Error) Retryable() bool {
 	switch e.Code {
 	case CodeRateLimited, CodeSuperseded:

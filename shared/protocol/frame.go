@@ -18,6 +18,32 @@ import (
 // stream to a size a small edge host can afford.
 const MaxFrameSize = 8 << 20
 
+// Per-message frame limits. MaxFrameSize is what the agent accepts from the
+// control plane (a desired set); what the control plane accepts from a peer is
+// much smaller, message by message, so a peer cannot make it buffer more than
+// the largest valid message of the kind it expects. Each limit is the largest
+// message that passes Validate, with every string at its length limit and
+// escaped by encoding/json at its worst (6 bytes per byte, "\u003c"), rounded
+// up; TestFrameLimitsFitTheLargestValidMessage checks them.
+const (
+	// MaxHelloFrameSize bounds a Hello, the only thing read from a peer that
+	// has not authenticated: five names of 100 bytes, a 256-byte token and
+	// two hashes, about 4.2 KiB at worst.
+	MaxHelloFrameSize = 8 << 10
+	// MaxHandshakeReplySize bounds the control plane's answer to a Hello: a
+	// Welcome, or an Error whose message is at most MaxErrorLen bytes.
+	MaxHandshakeReplySize = 32 << 10
+	// MaxStatusFrameSize bounds a Status report (a few counters and states and
+	// one error text of at most MaxErrorLen bytes: about 25 KiB at worst).
+	MaxStatusFrameSize = 32 << 10
+	// MaxBaseFrameSize bounds a Base report: MaxBaseHostnames hostnames of at
+	// most MaxHostnameLen bytes, each quoted and comma-separated, plus the
+	// envelope and hash (2.5 MiB). Hostnames are plain ASCII or UTF-8, which
+	// encoding/json does not escape; a report of names full of characters it
+	// must escape can exceed this and is refused.
+	MaxBaseFrameSize = MaxBaseHostnames*(MaxHostnameLen+3) + 1<<10
+)
+
 // headerSize is the length prefix: a big-endian uint32.
 const headerSize = 4
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -267,5 +268,52 @@ func TestMaxFrameSizeFitsTenThousandRules(t *testing.T) {
 	}
 	if n := len(got.(Desired).Rules); n != 10_000 {
 		t.Errorf("got %d rules back", n)
+	}
+}
+
+// TestFrameLimitsFitTheLargestValidMessage checks the per-message limits the control plane reads
+// with: the largest message of each kind that passes Validate, every string at its length limit
+// and made of the character encoding/json escapes most ("<" becomes "\u003c", six bytes), fits.
+func TestFrameLimitsFitTheLargestValidMessage(t *testing.T) {
+	t.Parallel()
+	worst := func(n int) string { return strings.Repeat("<", n) }
+	hello := Hello{ProtocolVersion: ProtocolVersion, Agent: worst(MaxNameLen), Token: worst(MaxTokenLen),
+		Tunnel: worst(MaxNameLen), Build: worst(MaxNameLen), BootID: worst(MaxNameLen),
+		Applied: AppliedState{Version: 1 << 62, SHA256: testSHA}, DiskSHA256: testSHA}
+	errMsg := Error{Code: worst(MaxStateLen), Message: worst(MaxErrorLen)}
+	welcome := Welcome{ProtocolVersion: ProtocolVersion, SessionEpoch: 1 << 62, ServerTime: testTime}
+	status := Status{SentAt: testTime, UptimeS: 1 << 62, Applied: AppliedState{Version: 1 << 62, SHA256: testSHA},
+		AppliedAt: testTime, DriftCount: 1 << 62,
+		LastApply: &ApplyResult{Version: 1 << 62, OK: false, Stage: StageRollback, Error: worst(MaxErrorLen), At: testTime},
+		Unit: UnitState{ActiveState: worst(MaxStateLen), SubState: worst(MaxStateLen), NRestarts: 1 << 62,
+			ReadyConnections: 1 << 30, LastRestart: testTime}}
+	hosts := make([]string, MaxBaseHostnames)
+	for i := range hosts {
+		// Hostnames are never escaped (see MaxBaseFrameSize); the longest DNS name is 253 bytes.
+		hosts[i] = fmt.Sprintf("%05d", i) + strings.Repeat("a", MaxHostnameLen-5)
+	}
+	base := Base{SHA256: testSHA, Hostnames: hosts}
+	for _, tc := range []struct {
+		msg   Message
+		limit int
+	}{
+		{hello, MaxHelloFrameSize},
+		{errMsg, MaxHandshakeReplySize},
+		{welcome, MaxHandshakeReplySize},
+		{status, MaxStatusFrameSize},
+		{base, MaxBaseFrameSize},
+	} {
+		var buf bytes.Buffer
+		if err := WriteMessage(&buf, tc.msg); err != nil {
+			t.Fatalf("%s: %v", tc.msg.MessageType(), err)
+		}
+		size := buf.Len() - 4
+		t.Logf("largest valid %s: %d bytes, limit %d", tc.msg.MessageType(), size, tc.limit)
+		if size > tc.limit {
+			t.Errorf("the largest valid %s takes %d bytes, over its limit of %d", tc.msg.MessageType(), size, tc.limit)
+		}
+		if _, err := ReadMessage(&buf, tc.limit); err != nil {
+			t.Errorf("%s does not read back under its limit: %v", tc.msg.MessageType(), err)
+		}
 	}
 }

@@ -70,13 +70,14 @@ func TestCheckVersion(t *testing.T) {
 		wantMsg string // "" means supported
 	}{
 		{"the current version is supported", ProtocolVersion, ""},
-		{"the previous version is still supported (control plane upgraded first)", 1, ""},
+		{"protocol 2 (hello inside yamux) is told to upgrade the agent", 2,
+			"agent protocol 2 is no longer supported; upgrade sajet-agent to a build speaking protocol 3"},
 		{"protocol 0 is told to upgrade the agent", 0,
-			"agent protocol 0 is no longer supported; upgrade sajet-agent to a build speaking protocol 1 to 2"},
+			"agent protocol 0 is no longer supported; upgrade sajet-agent to a build speaking protocol 3"},
 		{"a negative version is told to upgrade the agent", -3,
-			"agent protocol -3 is no longer supported; upgrade sajet-agent to a build speaking protocol 1 to 2"},
-		{"a newer version is told to upgrade the control plane", 3,
-			"agent protocol 3 is newer than this control plane (protocol 2); upgrade sajet-controlplane first"},
+			"agent protocol -3 is no longer supported; upgrade sajet-agent to a build speaking protocol 3"},
+		{"a newer version is told to upgrade the control plane", 4,
+			"agent protocol 4 is newer than this control plane (protocol 3); upgrade sajet-controlplane first"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

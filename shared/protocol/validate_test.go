@@ -41,10 +41,10 @@ func TestValidate(t *testing.T) {
 		{"a hello from an old protocol still validates (CheckVersion judges it)", with(validHello(), func(h *Hello) { h.ProtocolVersion = 0 }), ""},
 		{"a hello reports every bad field at once", with(validHello(), func(h *Hello) { h.Agent = ""; h.Token = "" }), "agent: required\ntoken: required"},
 
-		{"a welcome needs a supported version", Welcome{ProtocolVersion: 3, SessionEpoch: 1}, "protocol_version: 3 not in 1 to 2"},
-		{"a welcome needs an epoch", Welcome{ProtocolVersion: 1}, "session_epoch: must be >= 1"},
+		{"a welcome needs a supported version", Welcome{ProtocolVersion: 2, SessionEpoch: 1}, "protocol_version: 2 not in 3"},
+		{"a welcome needs an epoch", Welcome{ProtocolVersion: ProtocolVersion}, "session_epoch: must be >= 1"},
 
-		{"a welcome time with a 24h offset is rejected", Welcome{ProtocolVersion: 1, SessionEpoch: 1, ServerTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))}, "server_time: not representable"},
+		{"a welcome time with a 24h offset is rejected", Welcome{ProtocolVersion: ProtocolVersion, SessionEpoch: 1, ServerTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))}, "server_time: not representable"},
 		{"a desired time past year 9999 is rejected", with(validDesired(), func(d *Desired) { d.IssuedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }), "issued_at: not representable"},
 		{"a status time with a 24h offset is rejected", with(validStatus(), func(s *Status) { s.LastApply.At = time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", -24*3600)) }), "last_apply.at: not representable"},
 		{"an error needs a code", Error{Message: "x"}, "code: required"},
@@ -224,9 +224,9 @@ func TestHelloFromIncompatibleAgentGetsUpgradeErrorNotUnknownField(t *testing.T)
 		want string
 	}{
 		{"a newer agent with extra fields is told to upgrade the control plane",
-			`{"protocol_version":3,"agent":"a","token":"t","tunnel":"x","capabilities":["delta"]}`, "upgrade sajet-controlplane"},
+			`{"protocol_version":4,"agent":"a","token":"t","tunnel":"x","capabilities":["delta"]}`, "upgrade sajet-controlplane"},
 		{"an old agent is told to upgrade itself",
-			`{"protocol_version":0,"agent":"a","token":"t","tunnel":"x"}`, "agent protocol 0 is no longer supported; upgrade sajet-agent to a build speaking protocol 1 to 2"},
+			`{"protocol_version":0,"agent":"a","token":"t","tunnel":"x"}`, "agent protocol 0 is no longer supported; upgrade sajet-agent to a build speaking protocol 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

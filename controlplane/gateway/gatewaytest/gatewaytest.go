@@ -1,5 +1,5 @@
 // Package gatewaytest holds test helpers for the agent gateway: a throwaway TLS certificate and a
-// minimal agent that speaks the real protocol over TLS + yamux.
+// minimal agent that speaks the real protocol (hello and welcome on the TLS connection, then yamux).
 package gatewaytest
 
 import (
@@ -92,10 +92,30 @@ func Dial(t testing.TB, addr string, hello protocol.Hello) (*Agent, protocol.Mes
 // Connect is Dial without a test: for benchmarks that open many sessions from goroutines and
 // retry refused ones. The caller closes the session.
 func Connect(addr string, hello protocol.Hello) (*yamux.Session, protocol.Message, error) {
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // self-signed test certificate
+	return ConnectFrom(nil, addr, hello)
+}
+
+// ConnectFrom is Connect from the local address local (nil: the system's choice), e.g. another
+// loopback address: Linux routes all of 127.0.0.0/8 to lo.
+//
+// Protocol 3: hello and its answer are frames on the TLS connection itself; yamux starts after
+// Welcome. On an Error the session returned is already closed.
+func ConnectFrom(local *net.TCPAddr, addr string, hello protocol.Hello) (*yamux.Session, protocol.Message, error) {
+	conn, err := DialTLS(local, addr)
 	if err != nil {
 		return nil, nil, err
 	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := protocol.WriteMessage(conn, hello); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	reply, err := protocol.ReadMessage(conn, protocol.MaxHandshakeReplySize)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
 	cfg := yamux.DefaultConfig()
 	cfg.LogOutput = io.Discard
 	ys, err := yamux.Client(conn, cfg)
@@ -103,23 +123,51 @@ func Connect(addr string, hello protocol.Hello) (*yamux.Session, protocol.Messag
 		conn.Close()
 		return nil, nil, err
 	}
+	if _, ok := reply.(protocol.Welcome); !ok {
+		ys.Close()
+	}
+	return ys, reply, nil
+}
+
+// DialTLS opens a TLS 1.3 connection to the gateway at addr (any certificate) from local (nil:
+// the system's choice) and completes the TLS handshake.
+func DialTLS(local *net.TCPAddr, addr string) (*tls.Conn, error) {
+	d := &net.Dialer{Timeout: 30 * time.Second}
+	if local != nil {
+		d.LocalAddr = local
+	}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}) //nolint:gosec // self-signed test certificate
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// ConnectLegacy speaks protocol 2 and older: yamux first, hello on the first stream. Only tests
+// use it, to see what an agent that was not upgraded is told.
+func ConnectLegacy(addr string, hello protocol.Hello) (protocol.Message, error) {
+	conn, err := DialTLS(nil, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := yamux.DefaultConfig()
+	cfg.LogOutput = io.Discard
+	ys, err := yamux.Client(conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	defer ys.Close()
 	stream, err := ys.OpenStream()
 	if err != nil {
-		ys.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	defer stream.Close()
 	_ = stream.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := protocol.WriteMessage(stream, hello); err != nil {
-		ys.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	reply, err := protocol.ReadMessage(stream, 1<<20)
-	if err != nil {
-		ys.Close()
-		return nil, nil, err
-	}
-	return ys, reply, nil
+	return protocol.ReadMessage(stream, 1<<20)
 }
 
 // Next accepts the next push and answers it with answer(desired).
