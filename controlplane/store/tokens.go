@@ -55,6 +55,54 @@ func (s *Store) LookupAPIToken(ctx context.Context, hash []byte) (APIToken, erro
 	return t, nil
 }
 
+// APITokenChannel is the LISTEN/NOTIFY channel of API tokens: a trigger (migration 00008) sends
+// a token's id whenever a row is inserted, deleted, or has its hash, role, customer or revocation
+// changed — by this code, by `token create`, by a cascade or by hand in psql — so every replica can
+// update its in-memory set of valid tokens at once. Payloads starting with "sync:" are barriers a
+// replica sends itself (SyncAPITokenChannel).
+const APITokenChannel = "sajet_api_token"
+
+// LiveAPIToken is what authentication needs of a valid token, hash included.
+type LiveAPIToken struct {
+	ID         int64  `db:"id"`
+	Hash       []byte `db:"token_hash"`
+	Role       string `db:"role"`
+	CustomerID *int64 `db:"customer_id"`
+}
+
+// LiveAPITokens returns every token that is not revoked.
+func (s *Store) LiveAPITokens(ctx context.Context) ([]LiveAPIToken, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, token_hash, role, customer_id FROM api_tokens WHERE revoked_at IS NULL`)
+	ts, err := pgx.CollectRows(rows, pgx.RowToStructByName[LiveAPIToken])
+	if err != nil {
+		return nil, fmt.Errorf("load api tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// LiveAPITokenByID returns token id unless it is revoked or gone (ErrNotFound).
+func (s *Store) LiveAPITokenByID(ctx context.Context, id int64) (LiveAPIToken, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT id, token_hash, role, customer_id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL`, id)
+	t, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[LiveAPIToken])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return LiveAPIToken{}, ErrNotFound
+	}
+	if err != nil {
+		return LiveAPIToken{}, fmt.Errorf("load api token %d: %w", id, err)
+	}
+	return t, nil
+}
+
+// SyncAPITokenChannel sends "sync:"+payload on APITokenChannel. PostgreSQL delivers the
+// notifications of different transactions in commit order, so once a listener receives it, it has
+// received every token change committed before this call.
+func (s *Store) SyncAPITokenChannel(ctx context.Context, payload string) error {
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, 'sync:' || $2)`, APITokenChannel, payload); err != nil {
+		return fmt.Errorf("notify %s: %w", APITokenChannel, err)
+	}
+	return nil
+}
+
 // TouchMinInterval is how often a token's last_used_at is written at most.
 const TouchMinInterval = time.Minute
 
