@@ -199,7 +199,7 @@ func (s *Server) registerDomains() {
 		OperationID: "verify-domain", Method: http.MethodPost, Path: "/api/domains/{d}/verify",
 		Summary: "Check the customer's DNS now", Tags: []string{"domains"},
 		Description: "200 with status verified, or 400 with the seed's failure body: expected, found, instructions.",
-		Errors:      []int{401, 404, 409},
+		Errors:      []int{401, 404, 409, 429},
 		Responses: map[string]*huma.Response{
 			"400": {Description: "Verification failed (seed body, not problem+json)"},
 		},
@@ -329,6 +329,11 @@ func (s *Server) verifyDomain(ctx context.Context, in *domainKeyInput) (*verifyO
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.verify.enter(d.CustomerID, d.ID, d.ExternalDomain, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	out, err := s.cfg.Domains.Verify(ctx, principalFrom(ctx).Actor(), d)
 	if err != nil {
 		return nil, fromDomainError(err)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -22,7 +23,15 @@ type Problem struct {
 	Claim *domains.Claim `json:"claim,omitempty"`
 	// Steps is present on not_ready: what activation still waits for.
 	Steps []domains.Step `json:"steps,omitempty"`
+	// RequestID is present on every 5xx: the X-Request-Id under which the error was logged.
+	RequestID string `json:"request_id,omitempty"`
+
+	headers http.Header // sent with the problem (Retry-After)
+	cause   error       // what went wrong inside; logged, never sent
 }
+
+// GetHeaders implements huma.HeadersError.
+func (p *Problem) GetHeaders() http.Header { return p.headers }
 
 func (p *Problem) Error() string { return p.Detail }
 
@@ -79,13 +88,18 @@ func useProblemErrors() {
 	installErrorModel.Do(func() {
 		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
 			p := &Problem{Status: status, Title: http.StatusText(status), Code: codeForStatus(status), Detail: msg}
+			if status >= 500 {
+				// Raw errors (SQL, network) are logged with the request id by hideInternal, not sent.
+				p.cause = errors.Join(errs...)
+				return p
+			}
 			for _, e := range errs {
 				if e == nil {
 					continue
 				}
 				var ed huma.ErrorDetailer
 				if errors.As(e, &ed) {
-					p.Errors = append(p.Errors, ed.ErrorDetail())
+					p.Errors = append(p.Errors, shortDetail(ed.ErrorDetail()))
 				} else {
 					p.Errors = append(p.Errors, &huma.ErrorDetail{Message: e.Error()})
 				}
@@ -96,6 +110,64 @@ func useProblemErrors() {
 			return p
 		}
 	})
+}
+
+// maxEchoedValue bounds a value a validation error repeats back.
+const maxEchoedValue = 200
+
+// shortDetail keeps a validation error from echoing the request back: huma puts the whole body
+// into the value of a body that does not parse; that, and values that are not short scalars, are
+// dropped (the location and message say what is wrong).
+func shortDetail(d *huma.ErrorDetail) *huma.ErrorDetail {
+	if d == nil {
+		return d
+	}
+	out := *d
+	switch v := d.Value.(type) {
+	case nil, bool, float64, float32, int, int32, int64, uint, uint32, uint64, json.Number:
+	case string:
+		if d.Location == "body" || len(v) > maxEchoedValue {
+			out.Value = nil
+		}
+	default:
+		out.Value = nil
+	}
+	return &out
+}
+
+// internalProblem is what a client sees of an error inside the control plane.
+func internalProblem(status int, requestID string) *Problem {
+	p := problem(status, codeForStatus(status),
+		"internal error; it was logged with request id "+requestID+" (quote it when you report the problem)")
+	p.RequestID = requestID
+	return p
+}
+
+// hideInternal is a huma transformer: every 5xx problem is logged with the request id and sent
+// with it; one made from a raw error (a failed query, say) is sent as internalProblem only.
+func (s *Server) hideInternal(ctx huma.Context, _ string, v any) (any, error) {
+	p, ok := v.(*Problem)
+	if !ok || p.Status < 500 {
+		return v, nil
+	}
+	info := requestInfoFrom(ctx.Context())
+	op := ""
+	if o := ctx.Operation(); o != nil {
+		op = o.OperationID
+	}
+	attrs := []any{"request_id", info.id, "operation", op, "status", p.Status, "code", p.Code}
+	if p.cause != nil {
+		attrs = append(attrs, "err", p.cause.Error())
+	} else {
+		attrs = append(attrs, "detail", p.Detail)
+	}
+	s.cfg.Logger.ErrorContext(ctx.Context(), "request failed", attrs...)
+	if p.cause != nil {
+		return internalProblem(p.Status, info.id), nil
+	}
+	out := *p
+	out.RequestID = info.id
+	return &out, nil
 }
 
 func problem(status int, code, detail string) *Problem {

@@ -10,8 +10,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -39,6 +41,11 @@ type Config struct {
 	// AuthFailureBurst and AuthFailureInterval shape the bad-token limiter; 0 → 10 per 2s refill.
 	AuthFailureBurst    int
 	AuthFailureInterval time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
+	// bad-token limiter) and whose X-Request-Id is kept; see ParseTrustedProxies.
+	TrustedProxies []netip.Prefix
+	// Verify bounds each customer's DNS checks; zero values take the defaults.
+	Verify VerifyLimits
 }
 
 // Server is the HTTP handler of the REST API.
@@ -47,6 +54,8 @@ type Server struct {
 	mux      *http.ServeMux
 	api      huma.API
 	auth     *authenticator
+	verify   *verifyGate
+	handler  http.Handler
 	registry *prometheus.Registry
 	requests *prometheus.HistogramVec
 }
@@ -66,14 +75,16 @@ func New(cfg Config) *Server {
 	if cfg.AuthFailureInterval == 0 {
 		cfg.AuthFailureInterval = 2 * time.Second
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), registry: prometheus.NewRegistry(), verify: newVerifyGate(cfg.Verify)}
 	s.auth = newAuthenticator(cfg.Store, cfg.TokenCacheTTL, authlimit.New(cfg.AuthFailureBurst, cfg.AuthFailureInterval), cfg.Logger)
+	s.handler = http.HandlerFunc(s.serve)
 	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sajet_http_request_duration_seconds",
 		Help:    "REST API request latency by operation and status.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"operation", "status"})
 	s.registry.MustRegister(s.requests, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.registry.MustRegister(s.auth.metrics.collectors()...)
 
 	hc := huma.DefaultConfig("Sajet Domains API", cfg.Version)
 	// The default create hook adds a `$schema` link to every body; the frontend's contract is the
@@ -85,8 +96,9 @@ func New(cfg Config) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "API token (sjt_…): admin or customer role"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
+	hc.Transformers = append(hc.Transformers, s.hideInternal)
 	s.api = humago.New(s.mux, hc)
-	s.api.UseMiddleware(s.observe, s.authenticate)
+	s.api.UseMiddleware(s.observe, s.authenticate, s.checkInput)
 
 	s.registerDomains()
 	s.registerAdmin()
@@ -105,7 +117,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -127,27 +139,28 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 	s.requests.WithLabelValues(op.OperationID, strconv.Itoa(ctx.Status())).Observe(time.Since(start).Seconds())
 }
 
-// authenticate resolves the bearer token into a Principal for every API operation. Bad tokens
-// count against the caller's address; an address over its budget gets 429 without a token check.
+// authenticate resolves the bearer token into a Principal for every API operation. A valid token
+// is never refused by the bad-token limiter; unknown tokens count against the client's address
+// (behind a trusted proxy, the address X-Forwarded-For names), and an address over its budget gets
+// 429 for unknown tokens without a database lookup (see authenticator).
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
-	addr := authlimit.Key(ctx.RemoteAddr())
-	limiter := s.auth.limiter
-	if wait := limiter.Blocked(addr, time.Now()); wait > 0 {
-		ctx.SetHeader("Retry-After", retryAfterSeconds(wait))
-		_ = huma.WriteErr(s.api, ctx, http.StatusTooManyRequests, "too many requests with invalid tokens from this address; retry later")
-		return
+	addr := requestInfoFrom(ctx.Context()).limitKey
+	if addr == "" {
+		addr = authlimit.Key(ctx.RemoteAddr())
 	}
-	p, err := s.auth.authenticate(ctx.Context(), ctx.Header("Authorization"))
+	p, err := s.auth.authenticate(ctx.Context(), ctx.Header("Authorization"), addr)
+	var limited *rateLimited
 	switch {
 	case err == nil:
 		next(huma.WithValue(ctx, principalKey{}, p))
+	case errors.As(err, &limited):
+		ctx.SetHeader("Retry-After", retryAfterSeconds(limited.wait))
+		_ = huma.WriteErr(s.api, ctx, http.StatusTooManyRequests, "too many requests with invalid tokens from this address; retry later")
 	case err == errNoToken || err == errBadToken:
-		limiter.Fail(addr, time.Now())
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="sajet"`)
 		_ = huma.WriteErr(s.api, ctx, http.StatusUnauthorized, err.Error())
 	default:
-		s.cfg.Logger.ErrorContext(ctx.Context(), "authenticate", "err", err)
-		_ = huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "authentication backend unavailable")
+		_ = huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "authentication backend unavailable", err)
 	}
 }
 

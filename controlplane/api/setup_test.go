@@ -39,6 +39,10 @@ type bundle struct {
 type options struct {
 	unverifiedTTL time.Duration
 	authBurst     int
+	// verifyTimeout replaces the verifier's short test timeouts (query and whole check).
+	verifyTimeout time.Duration
+	// configure changes the API's configuration before it is built.
+	configure func(*api.Config)
 }
 
 func setup(t testing.TB, opts ...func(*options)) *bundle {
@@ -49,15 +53,23 @@ func setup(t testing.TB, opts ...func(*options)) *bundle {
 	}
 	pool := storetest.NewDB(t)
 	dnsSrv := dnstest.Start(t)
+	queryTimeout, checkTimeout := 500*time.Millisecond, 2*time.Second
+	if o.verifyTimeout > 0 {
+		queryTimeout, checkTimeout = o.verifyTimeout, o.verifyTimeout
+	}
 	verifier, err := dnsverify.New(dnsverify.Config{
-		Resolvers: []string{dnsSrv.Addr()}, QueryTimeout: 500 * time.Millisecond, CheckTimeout: 2 * time.Second,
+		Resolvers: []string{dnsSrv.Addr()}, QueryTimeout: queryTimeout, CheckTimeout: checkTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := store.New(pool)
 	svc := domains.New(st, verifier, domains.Config{Zone: "sajet.us", UnverifiedTTL: o.unverifiedTTL}, slog.New(slog.DiscardHandler))
-	handler := api.New(api.Config{Store: st, Domains: svc, AuthFailureBurst: o.authBurst})
+	cfg := api.Config{Store: st, Domains: svc, AuthFailureBurst: o.authBurst}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	handler := api.New(cfg)
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 

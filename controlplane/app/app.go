@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
@@ -46,6 +48,14 @@ type Config struct {
 	CloudflareCalls    int                 // API calls allowed per 5 minutes (Cloudflare's per-token limit); negative: no limit
 	Provisioning       provisioning.Config // tuning (intervals, grace, workers); Store/DNS/SaaS are filled in
 	Logger             *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
+	// HTTPMaxConns caps the REST listener's open connections (0: DefaultHTTPMaxConns); more wait
+	// in the kernel's accept queue until one closes.
+	HTTPMaxConns int
+	// TokenReload is how often every valid API token is reloaded (0: api.DefaultTokenReload).
+	TokenReload time.Duration
+
 	// Agent gateway: TLS listener for edge agents; off unless a certificate and key are given.
 	AgentAddr    string
 	AgentTLSCert string
@@ -56,6 +66,9 @@ type Config struct {
 	// AgentListening, when set, receives the agent gateway's address once it is listening.
 	AgentListening func(addr string)
 }
+
+// DefaultHTTPMaxConns is the REST listener's connection cap by default.
+const DefaultHTTPMaxConns = 4096
 
 // Open connects to the database with the pool settings the control plane uses.
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
@@ -113,6 +126,8 @@ func Run(ctx context.Context, cfg Config) error {
 		logger.Warn("cloudflare provider disabled (no --cloudflare-api-token/--cloudflare-zone-id): records are not created and domains say so")
 	}
 	handler := g.api
+	// Valid API tokens are kept in memory and revocations arrive by NOTIFY (api.FollowTokens).
+	go g.apiServer.FollowTokens(ctx, pool.Config().ConnConfig, cfg.TokenReload)
 	if err := startGateway(ctx, pool, g.store, g.metrics, cfg, logger); err != nil {
 		return err
 	}
@@ -121,6 +136,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
+	maxConns := cfg.HTTPMaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultHTTPMaxConns
+	}
+	ln = netutil.LimitListener(ln, maxConns)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -152,10 +172,11 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type graph struct {
-	store   *store.Store
-	api     http.Handler
-	metrics prometheus.Registerer     // the API's /metrics registry
-	prov    *provisioning.Provisioner // nil: provider disabled
+	store     *store.Store
+	api       http.Handler
+	apiServer *api.Server
+	metrics   prometheus.Registerer     // the API's /metrics registry
+	prov      *provisioning.Provisioner // nil: provider disabled
 }
 
 // build wires the control plane's parts on pool.
@@ -193,8 +214,8 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
 		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
 	}, logger)
-	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version})
-	g.api, g.metrics = apiServer, apiServer.Registry()
+	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version, TrustedProxies: cfg.TrustedProxies})
+	g.api, g.apiServer, g.metrics = apiServer, apiServer, apiServer.Registry()
 	return g, nil
 }
 

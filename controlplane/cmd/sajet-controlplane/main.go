@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -146,6 +147,9 @@ type serveFlags struct {
 	agentAddr, agentCert, agentKey  string
 	reconcileEvery, orphanGrace     time.Duration
 	rescueAfter                     time.Duration
+	trustedProxies                  envflag.List
+	httpMaxConns                    int
+	proxies                         []netip.Prefix // parsed by check
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
@@ -170,6 +174,8 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.DurationVar(&f.reconcileEvery, "reconcile-interval", 5*time.Minute, "how often the leader reconciles the zone with the database")
 	fs.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "how long a record of ours without a domain is kept before removal")
 	fs.DurationVar(&f.rescueAfter, "job-rescue-after", 2*time.Minute, "a provisioning job running longer than this (its process died) runs again")
+	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR (or address) of a reverse proxy in front of the REST API whose X-Forwarded-For names the client (repeatable)")
+	fs.IntVar(&f.httpMaxConns, "http-max-conns", app.DefaultHTTPMaxConns, "most REST API connections open at once; more wait until one closes")
 }
 
 // check rejects flag values that would misbehave later instead of failing at start.
@@ -183,7 +189,14 @@ func (f *serveFlags) check() error {
 		return errors.New("--reconcile-interval and --orphan-grace must not be negative, --unverified-ttl must be positive")
 	case f.rescueAfter < 2*time.Second:
 		return fmt.Errorf("--job-rescue-after must be at least 2s, not %s", f.rescueAfter)
+	case f.httpMaxConns < 1:
+		return fmt.Errorf("--http-max-conns must be at least 1, not %d", f.httpMaxConns)
 	}
+	proxies, err := api.ParseTrustedProxies(f.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxy: %w", err)
+	}
+	f.proxies = proxies
 	return nil
 }
 
@@ -195,6 +208,7 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		CloudflareAPIURL: f.cfURL, CloudflareAPIToken: f.cfToken, CloudflareZoneID: f.cfZone, SaaSMode: f.saas,
 		CloudflareCalls: f.cfCalls,
 		AgentAddr:       f.agentAddr, AgentTLSCert: f.agentCert, AgentTLSKey: f.agentKey,
+		TrustedProxies: f.proxies, HTTPMaxConns: f.httpMaxConns,
 		Provisioning: provisioning.Config{
 			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace, Concurrency: f.cfConcurrency,
 			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),
