@@ -22,7 +22,8 @@ import (
 const EnvBinary = "SAJET_CLOUDFLARED"
 
 // Path returns the cloudflared binary tests should run: $SAJET_CLOUDFLARED, else cloudflared on
-// PATH, else <module root>/../shared/tools/cloudflared/cloudflared. When none is found the test
+// PATH, else shared/tools/cloudflared/cloudflared beside the checkout or beside one of its
+// parent directories. When none is found the test
 // is skipped, or fails when CI=true (a tool missing in CI must not turn tests into skips).
 func Path(t testing.TB) string {
 	t.Helper()
@@ -35,19 +36,26 @@ func Path(t testing.TB) string {
 	if p, err := exec.LookPath("cloudflared"); err == nil {
 		return p
 	}
-	// The project's build machines (and CI) keep the real binary here, beside the checkout.
-	var fallback string
+	// The project's build machines (and CI) keep the real binary in shared/tools/cloudflared/
+	// beside the checkout; a clone made deeper (a worktree, a CI workspace) finds it higher up.
+	var looked []string
 	if root, err := moduleRoot(); err == nil {
-		fallback = filepath.Join(root, "..", "shared", "tools", "cloudflared", "cloudflared")
-		if executable(fallback) {
-			return fallback
+		for dir := filepath.Dir(root); ; dir = filepath.Dir(dir) {
+			p := filepath.Join(dir, "shared", "tools", "cloudflared", "cloudflared")
+			if executable(p) {
+				return p
+			}
+			looked = append(looked, p)
+			if filepath.Dir(dir) == dir {
+				break
+			}
 		}
 	}
 	msg := "cloudflared not found: install it (Cloudflare's package, or a release from " +
 		"https://github.com/cloudflare/cloudflared/releases) so that `cloudflared` is on PATH, or set " +
 		EnvBinary + "=/path/to/cloudflared"
-	if fallback != "" {
-		msg += " (also looked for " + fallback + ")"
+	if len(looked) > 0 {
+		msg += " (also looked for " + strings.Join(looked, ", ") + ")"
 	}
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
