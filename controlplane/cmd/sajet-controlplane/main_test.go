@@ -59,7 +59,8 @@ func TestMigrateTokenServe(t *testing.T) {
 	if out, err := exec.Command(bin, "token", "create", "--database-url", dbURL, "--role", "customer").CombinedOutput(); err == nil {
 		t.Errorf("a customer token without --customer-id was created: %s", out)
 	}
-	for _, bad := range [][]string{{"--cloudflare-concurrency", "0"}, {"--job-rescue-after", "1ms"}, {"--zone-typo", "x"}} {
+	for _, bad := range [][]string{{"--cloudflare-concurrency", "0"}, {"--job-rescue-after", "1ms"}, {"--zone-typo", "x"},
+		{"--http-max-conns", "0"}, {"--trusted-proxy", "10.0.0.0/33"}, {"--trusted-proxy", "proxy.local"}} {
 		out, err := exec.Command(bin, append([]string{"serve", "--database-url", dbURL}, bad...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), strings.TrimPrefix(bad[0], "--")) {
 			t.Errorf("serve %v: err=%v output %q, want a refusal naming the flag", bad, err, out)
