@@ -125,6 +125,9 @@ type authenticator struct {
 	live    bool      // a LISTEN session is up and the set was loaded in it
 	lostAt  time.Time // when the last session ended
 	version uint64    // bumped by every change learnt (notification, reload, revocation here)
+	// forgotten holds when tokens were dropped as revoked, so that a reload whose query started
+	// before that does not bring them back; entries older than the last reload are pruned.
+	forgotten map[int64]time.Time
 
 	barriers barriers
 
@@ -160,7 +163,7 @@ func (e *rateLimited) Error() string {
 
 func newAuthenticator(st *store.Store, ttl time.Duration, limiter *authlimit.Limiter, logger *slog.Logger) *authenticator {
 	a := &authenticator{store: st, cacheTTL: ttl, limiter: limiter, logger: logger, metrics: newAuthMetrics(),
-		byHash: make(map[[32]byte]knownToken), byID: make(map[int64][32]byte),
+		byHash: make(map[[32]byte]knownToken), byID: make(map[int64][32]byte), forgotten: make(map[int64]time.Time),
 		touched: make(map[int64]time.Time), touchSem: make(chan struct{}, touchWriters)}
 	a.barriers.init()
 	a.metrics.known = func() float64 {
@@ -317,6 +320,10 @@ func (a *authenticator) forget(tokenID int64) {
 		delete(a.byHash, key)
 		delete(a.byID, tokenID)
 	}
+	if len(a.forgotten) >= 100000 {
+		clear(a.forgotten) // a bound for a replica without reloads (no listener); with one it is pruned every reload
+	}
+	a.forgotten[tokenID] = time.Now()
 	a.version++
 }
 
@@ -332,18 +339,27 @@ func (a *authenticator) learn(t store.LiveAPIToken, now time.Time) {
 	a.put(t.ID, key, principalOf(t.ID, t.Role, t.CustomerID), now)
 }
 
-// replace installs a complete load of the valid tokens; live says a LISTEN session is up.
-func (a *authenticator) replace(ts []store.LiveAPIToken, now time.Time) {
+// replace installs a complete load of the valid tokens, read by a query started at started, and
+// marks the set live (a LISTEN session is up).
+func (a *authenticator) replace(ts []store.LiveAPIToken, started, now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	byHash := make(map[[32]byte]knownToken, len(ts))
 	byID := make(map[int64][32]byte, len(ts))
 	for _, t := range ts {
+		if at, ok := a.forgotten[t.ID]; ok && !at.Before(started) {
+			continue // revoked while the query ran; it may have read the row before
+		}
 		if key, ok := hashKey(t.Hash); ok {
 			byHash[key] = knownToken{p: principalOf(t.ID, t.Role, t.CustomerID), checked: now}
 			byID[t.ID] = key
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	for id, at := range a.forgotten {
+		if at.Before(started) {
+			delete(a.forgotten, id)
+		}
+	}
 	a.byHash, a.byID = byHash, byID
 	a.live = true
 	a.version++

@@ -99,11 +99,12 @@ func (a *authenticator) session(ctx context.Context, cc *pgx.ConnConfig, reload 
 }
 
 func (a *authenticator) reload(ctx context.Context) error {
+	started := time.Now()
 	ts, err := a.store.LiveAPITokens(ctx)
 	if err != nil {
 		return err
 	}
-	a.replace(ts, time.Now())
+	a.replace(ts, started, time.Now())
 	return nil
 }
 
