@@ -1,6 +1,3 @@
-// Package apply is the agent's apply pipeline (DESIGN §7): render → validate → atomic write with
-// last-good → restart → verify → roll back on failure, with its state kept in the state directory
-// so that a crash at any step is finished or undone at the next start.
 package apply
 
 import (
