@@ -259,9 +259,10 @@ func (l *Link) handshake(conn net.Conn) (protocol.Welcome, error) {
 		return protocol.Welcome{}, fmt.Errorf("send hello: %w", err)
 	}
 	reply, err := protocol.ReadMessage(conn, protocol.MaxHandshakeReplySize)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return protocol.Welcome{}, fmt.Errorf("read welcome: the control plane closed the connection without answering "+
-			"(busy, or older than protocol %d: then upgrade sajet-controlplane): %w", protocol.ProtocolVersion, err)
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &ne) && ne.Timeout()) {
+		return protocol.Welcome{}, fmt.Errorf("read welcome: the control plane did not answer the hello "+
+			"(busy, or older than protocol %d, which never answers one: then upgrade sajet-controlplane): %w", protocol.ProtocolVersion, err)
 	}
 	if err != nil {
 		return protocol.Welcome{}, fmt.Errorf("read welcome: %w", err)

@@ -3,31 +3,71 @@
 // pure ordering rules both sides rely on. It does no I/O of its own beyond
 // reading and writing frames on a stream it is given.
 //
-// # Transport and streams
+// # Transport and streams (protocol 3)
 //
-// The agent dials the control plane over TCP + TLS 1.3 and is the yamux
-// client on that connection. Every yamux stream carries a sequence of frames:
+// The agent dials the control plane over TCP + TLS 1.3. Every message is a
+// frame:
 //
 //	+----------------+---------------------------------------------+
 //	| length: uint32 | JSON: {"type": "<message type>", "body": {}} |
 //	|  (big endian)  |           exactly `length` bytes            |
 //	+----------------+---------------------------------------------+
 //
-// The agent opens the first stream and sends Hello; the control plane
-// answers Welcome (or Error, then closes the session). That stream then
-// carries Desired (cp → agent), Ack and Status (agent → cp). Request/response
-// work the control plane starts, such as ProbeRequest → ProbeResult, uses a
-// stream of its own so a slow probe never delays a push.
+// The handshake is two frames on the TLS connection itself, before any
+// multiplexing: the agent sends Hello (at most MaxHelloFrameSize), the control
+// plane answers Welcome, or Error and closes the connection. So a peer that
+// has not authenticated can make the control plane hold one TLS connection
+// and at most one hello's worth of bytes, and only until the handshake
+// deadline; nothing is multiplexed or buffered for it.
 //
-//	agent                              control plane
-//	  | -- open stream 1 -------------------> |
-//	  | -- hello{version, token, applied} --> |   10 s deadline
-//	  | <-- welcome{session_epoch} ---------- |   or error{code} + close
-//	  | <-- desired{version, nonce, rules} -- |   only if desired ≠ applied
-//	  | -- ack{nonce, version, ok, ...} ----> |
-//	  | -- status{...} (periodic) ----------> |
-//	  | <-- open stream N: probe_request ---- |
-//	  | -- probe_result --------------------> |
+// After Welcome both sides run yamux on the same connection, the agent as the
+// client. Every yamux stream carries one exchange and is then closed:
+//
+//   - the control plane opens a stream per push: Desired → Ack;
+//   - the control plane opens a stream for a request of its own, such as
+//     ProbeRequest → ProbeResult, so a slow probe never delays a push;
+//   - the control plane opens a stream with an Error when it ends the session
+//     (the agent was revoked or its token rotated); the agent logs it and
+//     closes the session as if its hello had been refused;
+//   - the agent opens a stream per report, Status (periodic) or Base (after
+//     Welcome and after every edit of the base file), writes the one message
+//     and closes its half.
+//
+// A session, in order:
+//
+//	agent                                      control plane
+//	  | == TLS 1.3 handshake ======================== |
+//	  | -- hello{version, token, applied} ----------> |  handshake deadline
+//	  | <-- welcome{session_epoch} ------------------ |  or error{code} + close
+//	  | == yamux from here on ======================= |
+//	  | <-- stream: desired{version, nonce, rules} -- |  only if desired ≠ applied
+//	  | --          ack{nonce, version, ok, ...} ---> |
+//	  | -- stream: status{...} (periodic) ----------> |
+//	  | -- stream: base{sha256, hostnames} ---------> |
+//	  | <-- stream: probe_request ------------------- |
+//	  | --          probe_result -------------------> |
+//	  | <-- stream: error{unauthorized} ------------- |  revoked: session ends
+//
+// What the control plane reads from an agent is bounded per message kind:
+// MaxHelloFrameSize, MaxStatusFrameSize, MaxBaseFrameSize (one such frame at a
+// time per session), and the Ack of a push. The gateway (controlplane/gateway)
+// adds the deadline, caps on concurrent handshakes (in total and per address),
+// a cap on the streams an agent has open and a rate for status reports.
+//
+// # Older agents
+//
+// Protocol 3 changed the first bytes on the wire (protocol 2 ran yamux from
+// the first byte and sent Hello on the first stream), so the two cannot
+// interoperate. Nothing older was deployed and both binaries ship from one
+// repository, so the control plane refuses agents older than 3 rather than
+// keep the unauthenticated yamux path the change removes: it recognises one by
+// its first yamux frame (version 0, a window update with SYN; as a frame
+// length that is over 65,536, larger than any hello), answers
+// Error{unsupported_version} in yamux framing on the stream the agent opened,
+// so the old agent logs "upgrade sajet-agent" and retries only at its backoff
+// cap, and logs the same advice itself. Upgrade the control plane first, then
+// the agents; an agent of protocol 3 facing an older control plane gets no
+// answer to its hello and says so ("upgrade sajet-controlplane").
 //
 // # Desired, Ack and nonces (xDS semantics)
 //
@@ -59,8 +99,7 @@
 // Base (agent → control plane, on a stream of its own after Welcome and after
 // every edit of the operator's base file) reports the exact hostnames the
 // operator routes, so the control plane refuses them at registration instead
-// of learning about a collision from a NACK. An agent sends both only when
-// Welcome says the control plane speaks protocol 2.
+// of learning about a collision from a NACK.
 //
 // # Epochs
 //
@@ -80,9 +119,9 @@
 // # Limits, and why
 //
 // A frame's length is checked against a hard maximum (MaxFrameSize, 8 MiB by
-// default) before anything is allocated: a peer announcing 2 GiB gets a
-// *FrameTooLargeError, not an out-of-memory kill of the agent on a small edge
-// host. 10,000 realistic rules encode to about 2.8 MiB, so the default leaves
+// default; the per-message limits above on the control plane) before anything
+// is allocated: a peer announcing 2 GiB gets a *FrameTooLargeError, not an
+// out-of-memory kill of the agent on a small edge host. 10,000 realistic rules encode to about 2.8 MiB, so the default leaves
 // 2.8x room to grow. Decoding is strict (unknown fields and trailing data are
 // errors) because both sides ship from this package: a mismatch is a bug to
 // surface, not to paper over. Validate bounds every string (hostnames ≤ 253
