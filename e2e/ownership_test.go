@@ -148,3 +148,19 @@ func TestLookAlikeHostnames(t *testing.T) {
 		t.Errorf("a whole-script confusable is shown as %q (stored %q), want the xn-- form", body["external_domain_unicode"], body["external_domain"])
 	}
 }
+
+// An admin-set backend at the tunnel host's metadata service would put the host's cloud
+// credentials behind a customer's hostname: refused, unless the operator allows that network.
+func TestMetadataBackendsAreRefusedByTheBinary(t *testing.T) {
+	t.Parallel()
+	cp, _ := ownershipStack(t, "--allow-backend-net", "169.254.10.0/24")
+	for _, bad := range []string{"http://169.254.169.254", "http://[fd00:ec2::254]:80", "http://metadata.google.internal"} {
+		code, body := cp.raw(t, "POST", "/api/tenant-deployments", `{"customer_id":2,"name":"x","backend_url":"`+bad+`"}`)
+		if code != 422 || body["code"] != "backend_not_allowed" {
+			t.Errorf("%s: %d %v, want 422 backend_not_allowed", bad, code, body)
+		}
+	}
+	if code, body := cp.raw(t, "POST", "/api/tenant-deployments", `{"customer_id":2,"name":"y","backend_url":"http://169.254.10.5:8069"}`); code != 201 {
+		t.Errorf("a backend in an allowed network: %d %v", code, body)
+	}
+}

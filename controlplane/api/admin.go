@@ -184,7 +184,7 @@ func (s *Server) registerAdmin() {
 			return nil, err
 		}
 		if in.Body.BackendURL != nil {
-			if err := checkBackend(*in.Body.BackendURL); err != nil {
+			if err := s.checkBackend(*in.Body.BackendURL); err != nil {
 				return nil, err
 			}
 		}

@@ -36,8 +36,8 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 	return &requestInfo{}
 }
 
-// ParseTrustedProxies parses --trusted-proxy values: CIDRs, or single addresses (/32, /128).
-func ParseTrustedProxies(values []string) ([]netip.Prefix, error) {
+// ParseNets parses --trusted-proxy and --allow-backend-net values: CIDRs, or single addresses (/32, /128).
+func ParseNets(values []string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, v := range values {
 		v = strings.TrimSpace(v)
@@ -45,7 +45,7 @@ func ParseTrustedProxies(values []string) ([]netip.Prefix, error) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(v)
 			if aerr != nil {
-				return nil, fmt.Errorf("trusted proxy %q is neither a CIDR nor an address", v)
+				return nil, fmt.Errorf("%q is neither a CIDR nor an address", v)
 			}
 			a = a.Unmap()
 			p = netip.PrefixFrom(a, a.BitLen())

@@ -117,9 +117,16 @@ const backendExample = "http://10.10.10.105:8069"
 
 // checkBackend judges a backend_url with the code the agent runs on the rule it ends up in
 // (ingress.CheckManagedService): the refusal's detail is the sentence the agent would NACK with.
-func checkBackend(raw string) error {
+// A URL the agent would take is still refused when it points at the tunnel host's metadata
+// services (backendPolicy).
+func (s *Server) checkBackend(raw string) error {
 	err := ingress.CheckManagedService(raw)
 	if err == nil {
+		if msg := (backendPolicy{allowed: s.cfg.AllowedBackendNets}).check(raw); msg != "" {
+			p := problem(http.StatusUnprocessableEntity, "backend_not_allowed", msg)
+			p.Errors = []*huma.ErrorDetail{{Location: "body.backend_url", Value: raw, Message: msg}}
+			return p
+		}
 		return checkText(map[string]string{"backend_url": raw})
 	}
 	msg := err.Error()

@@ -202,7 +202,7 @@ func (s *Server) registerRouting() {
 			}
 		}
 		if b.BackendURL.Set && !b.BackendURL.Null {
-			if err := checkBackend(b.BackendURL.Value); err != nil {
+			if err := s.checkBackend(b.BackendURL.Value); err != nil {
 				return nil, err
 			}
 		}

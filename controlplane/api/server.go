@@ -42,8 +42,11 @@ type Config struct {
 	AuthFailureBurst    int
 	AuthFailureInterval time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client (for the
-	// bad-token limiter) and whose X-Request-Id is kept; see ParseTrustedProxies.
+	// bad-token limiter) and whose X-Request-Id is kept; see ParseNets.
 	TrustedProxies []netip.Prefix
+	// AllowedBackendNets exempts backend addresses from the link-local/metadata refusal
+	// (backendPolicy), for a backend that really lives there.
+	AllowedBackendNets []netip.Prefix
 	// Verify bounds each customer's DNS checks; zero values take the defaults.
 	Verify VerifyLimits
 }

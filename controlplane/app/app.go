@@ -50,6 +50,8 @@ type Config struct {
 	Logger             *slog.Logger
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// AllowedBackendNets: backend addresses exempt from the link-local/metadata refusal.
+	AllowedBackendNets []netip.Prefix
 	// HTTPMaxConns caps the REST listener's open connections (0: DefaultHTTPMaxConns); more wait
 	// in the kernel's accept queue until one closes.
 	HTTPMaxConns int
@@ -214,7 +216,8 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
 		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
 	}, logger)
-	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version, TrustedProxies: cfg.TrustedProxies})
+	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version, TrustedProxies: cfg.TrustedProxies,
+		AllowedBackendNets: cfg.AllowedBackendNets})
 	g.api, g.apiServer, g.metrics = apiServer, apiServer, apiServer.Registry()
 	return g, nil
 }

@@ -148,8 +148,10 @@ type serveFlags struct {
 	reconcileEvery, orphanGrace     time.Duration
 	rescueAfter                     time.Duration
 	trustedProxies                  envflag.List
+	allowBackendNets                envflag.List
 	httpMaxConns                    int
 	proxies                         []netip.Prefix // parsed by check
+	backendNets                     []netip.Prefix // parsed by check
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
@@ -175,6 +177,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.DurationVar(&f.orphanGrace, "orphan-grace", time.Hour, "how long a record of ours without a domain is kept before removal")
 	fs.DurationVar(&f.rescueAfter, "job-rescue-after", 2*time.Minute, "a provisioning job running longer than this (its process died) runs again")
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR (or address) of a reverse proxy in front of the REST API whose X-Forwarded-For names the client (repeatable)")
+	fs.Var(&f.allowBackendNets, "allow-backend-net", "CIDR (or address) where tenant backends may be even though it is link-local, where cloud metadata services live (repeatable)")
 	fs.IntVar(&f.httpMaxConns, "http-max-conns", app.DefaultHTTPMaxConns, "most REST API connections open at once; more wait until one closes")
 }
 
@@ -192,11 +195,14 @@ func (f *serveFlags) check() error {
 	case f.httpMaxConns < 1:
 		return fmt.Errorf("--http-max-conns must be at least 1, not %d", f.httpMaxConns)
 	}
-	proxies, err := api.ParseTrustedProxies(f.trustedProxies)
+	proxies, err := api.ParseNets(f.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxy: %w", err)
 	}
 	f.proxies = proxies
+	if f.backendNets, err = api.ParseNets(f.allowBackendNets); err != nil {
+		return fmt.Errorf("--allow-backend-net: %w", err)
+	}
 	return nil
 }
 
@@ -208,7 +214,7 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		CloudflareAPIURL: f.cfURL, CloudflareAPIToken: f.cfToken, CloudflareZoneID: f.cfZone, SaaSMode: f.saas,
 		CloudflareCalls: f.cfCalls,
 		AgentAddr:       f.agentAddr, AgentTLSCert: f.agentCert, AgentTLSKey: f.agentKey,
-		TrustedProxies: f.proxies, HTTPMaxConns: f.httpMaxConns,
+		TrustedProxies: f.proxies, HTTPMaxConns: f.httpMaxConns, AllowedBackendNets: f.backendNets,
 		Provisioning: provisioning.Config{
 			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace, Concurrency: f.cfConcurrency,
 			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),
