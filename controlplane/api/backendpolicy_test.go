@@ -30,7 +30,9 @@ func TestMetadataBackendsAreRefused(t *testing.T) {
 	}
 
 	allowed := setup(t, func(o *options) {
-		o.configure = func(cfg *api.Config) { cfg.AllowedBackendNets = []netip.Prefix{netip.MustParsePrefix("169.254.10.0/24")} }
+		o.configure = func(cfg *api.Config) {
+			cfg.AllowedBackendNets = []netip.Prefix{netip.MustParsePrefix("169.254.10.0/24")}
+		}
 	})
 	c2 := allowed.customer("ImpulseMax", "basic")
 	allowed.deployment(c2, "odoo", 0, "http://169.254.10.5:8069")
