@@ -12,16 +12,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
-	"github.com/jeturing/sajet-domains/agent"
-	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 )
@@ -84,11 +84,28 @@ func prepareAgent(ctx context.Context, st *store.Store, dir string) (*localAgent
 	return la, certFile, keyFile, nil
 }
 
-// run starts the agent against the gateway at addr, rendering only (no cloudflared restart).
-func (la *localAgent) run(ctx context.Context, addr string, logger *slog.Logger) error {
+// agentBinary finds sajet-agent beside this executable (make build puts both in bin/).
+func agentBinary() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find this executable: %w", err)
+	}
+	bin := filepath.Join(filepath.Dir(self), "sajet-agent")
+	if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("the local agent needs %s: build it with `make build` (make run does)", bin)
+	}
+	return bin, nil
+}
+
+// start runs bin/sajet-agent as a child process against the gateway at addr, rendering only (no
+// cloudflared restart), as a tunnel host runs it. It returns at once; the process is stopped with
+// SIGTERM when ctx ends, and done receives how it ended. Its output goes to out.
+func (la *localAgent) start(ctx context.Context, bin, addr string, out io.Writer) (done <-chan error, err error) {
 	block, _ := pem.Decode(la.certPEM)
 	sum := sha256.Sum256(block.Bytes)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`control_plane: %q
+	// The token is rotated at every dev start, and the file lives in the private dev directory
+	// only while the agent runs.
+	cfg := fmt.Sprintf(`control_plane: %q
 token: %q
 tunnel: %s
 name: %s
@@ -100,20 +117,34 @@ health_addr: "off"
 state_dir: %q
 status_interval: 5s
 `, addr, la.token, devTunnel, devAgent, hex.EncodeToString(sum[:]), filepath.Join(la.dir, "base.yml"),
-		filepath.Join(la.dir, "config.yml"), la.stateDir)))
-	if err != nil {
-		return fmt.Errorf("local agent config: %w", err)
+		filepath.Join(la.dir, "config.yml"), la.stateDir)
+	cfgPath := filepath.Join(la.stateDir, "agent.yml")
+	if err := privateDir(la.stateDir, 0o700); err != nil {
+		return nil, err
 	}
-	a, err := agent.New(ctx, cfg, agent.Options{Build: "dev", Logger: logger.With("component", "agent")})
-	if err != nil {
-		return fmt.Errorf("local agent: %w", err)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, fmt.Errorf("local agent config: %w", err)
 	}
+	cmd := exec.CommandContext(ctx, bin, "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	// Ctrl-C reaches the agent's process group too; ctx ending (an error elsewhere) must stop it
+	// the same way, and an apply in progress is given time to finish.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 30 * time.Second
+	if err := cmd.Start(); err != nil {
+		os.Remove(cfgPath)
+		return nil, fmt.Errorf("start the local agent: %w", err)
+	}
+	ch := make(chan error, 1)
 	go func() {
-		if err := a.Run(ctx); err != nil {
-			logger.Error("local agent stopped", "err", err)
+		err := cmd.Wait()
+		os.Remove(cfgPath)
+		if ctx.Err() != nil {
+			err = nil // stopped because dev is stopping
 		}
+		ch <- err
 	}()
-	return nil
+	return ch, nil
 }
 
 // ensureCertificate keeps a self-signed certificate for the local gateway under dir, valid for

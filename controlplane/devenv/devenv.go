@@ -1,7 +1,9 @@
 // Package devenv is `sajet-controlplane dev`: the whole control plane on one machine that has only
 // Go and the PostgreSQL server binaries. It keeps a private PostgreSQL cluster under the dev
 // directory (state survives restarts), applies migrations, prints the API URL and a fresh admin
-// token, serves, and on Ctrl-C stops the API and then the cluster.
+// token, serves, runs bin/sajet-agent (found beside this executable) as a child process rendering
+// the dev tunnel's config, and on Ctrl-C stops the agent, the API and then the cluster. The
+// control-plane binary links no agent code: dev runs the agent the way a tunnel host does.
 //
 // The admin token is created anew at each start and the previous run's is revoked, so no secret is
 // ever kept in plain text on disk.
@@ -30,6 +32,8 @@ type Options struct {
 	Dir string     // state directory, e.g. ./.dev
 	App app.Config // API settings; DatabaseURL is filled in here
 	Out io.Writer  // where the banner goes
+	// AgentOut receives the local agent's log; nil → standard error.
+	AgentOut io.Writer
 }
 
 const devTokenName = "dev"
@@ -92,8 +96,27 @@ func Run(ctx context.Context, opts Options) (err error) {
 		cfg.AgentAddr = "127.0.0.1:0"
 	}
 	cfg.AgentTLSCert, cfg.AgentTLSKey = certFile, keyFile
+	agentBin, err := agentBinary()
+	if err != nil {
+		return err
+	}
 	agentErr := make(chan error, 1)
-	cfg.AgentListening = func(addr string) { agentErr <- local.run(ctx, addr, logger) }
+	agentOut := opts.AgentOut
+	if agentOut == nil {
+		agentOut = os.Stderr
+	}
+	cfg.AgentListening = func(addr string) {
+		done, err := local.start(ctx, agentBin, addr, agentOut)
+		if err != nil {
+			agentErr <- err
+			return
+		}
+		go func() {
+			if err := <-done; err != nil {
+				agentErr <- fmt.Errorf("the local agent (%s) exited: %w", agentBin, err)
+			}
+		}()
+	}
 	cfg.Ready = func(apiURL string) {
 		fmt.Fprintf(opts.Out, `
 Sajet Domains control plane (dev)
@@ -121,17 +144,13 @@ Press Ctrl-C to stop (the private PostgreSQL stops too).
 	defer cancel()
 	runErr := make(chan error, 1)
 	go func() { runErr <- app.Run(ctx, cfg) }()
-	for {
-		select {
-		case err := <-agentErr:
-			if err != nil {
-				cancel()
-				<-runErr
-				return err
-			}
-		case err := <-runErr:
-			return err
-		}
+	select {
+	case err := <-agentErr:
+		cancel()
+		<-runErr
+		return err
+	case err := <-runErr:
+		return err
 	}
 }
 

@@ -24,14 +24,32 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 // buildBinary compiles the real command once per test.
+// buildBinary builds sajet-controlplane, with sajet-agent beside it as `make build` puts them
+// (dev runs the agent it finds there), and returns the control plane's path.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sajet-controlplane")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../../../agent/cmd/sajet-agent").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return bin
+	return filepath.Join(dir, "sajet-controlplane")
+}
+
+// The control-plane binary carries only itself: dev runs bin/sajet-agent as a child process
+// instead of linking the agent (its D-Bus client, file watcher and apply pipeline).
+func TestControlPlaneLinksNoAgent(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/jeturing/sajet-domains/agent") || strings.HasPrefix(pkg, "github.com/godbus/") ||
+			strings.HasPrefix(pkg, "github.com/fsnotify/") || strings.HasPrefix(pkg, "github.com/coreos/go-systemd/v22/dbus") {
+			t.Errorf("sajet-controlplane links %s", pkg)
+		}
+	}
 }
 
 func TestMigrateTokenServe(t *testing.T) {
@@ -171,7 +189,13 @@ func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 		!strings.Contains(rendered, "hostname: impulse-max.sajet.us") || !strings.Contains(rendered, "http_status:404") {
 		t.Errorf("dev's local agent did not render the domain into %s:\n%s", configPath, rendered)
 	}
+	if procsMentioning(dir+"/agent-state") == 0 {
+		t.Error("dev runs no sajet-agent process")
+	}
 	stop(t, cmd)
+	if n := procsMentioning(dir + "/agent-state"); n != 0 {
+		t.Errorf("%d sajet-agent processes outlive dev", n)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "postgres", "data", "postmaster.pid")); !os.IsNotExist(err) {
 		t.Errorf("postmaster.pid still present after Ctrl-C (err=%v): PostgreSQL was not stopped", err)
 	}
@@ -283,6 +307,21 @@ func startAndWaitFor(t *testing.T, cmd *exec.Cmd, re *regexp.Regexp) *proc {
 }
 
 // stop sends SIGINT (Ctrl-C) and waits for a clean exit.
+// procsMentioning counts the processes whose command line contains s.
+func procsMentioning(s string) int {
+	n := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(cmdline), s) {
+			n++
+		}
+	}
+	return n
+}
+
 func stop(t *testing.T, p *proc) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
