@@ -279,11 +279,11 @@ func (s *Server) registerTokens() {
 func storeError(err error) error {
 	var ce *store.ConflictError
 	if errors.As(err, &ce) {
-		status := http.StatusConflict
-		if strings.HasSuffix(ce.Code, "_not_found") {
-			status = http.StatusNotFound
-		}
-		return problem(status, ce.Code, ce.Message)
+		return problem(http.StatusConflict, ce.Code, ce.Message)
+	}
+	var me *store.MissingError
+	if errors.As(err, &me) {
+		return problem(http.StatusNotFound, me.Code, me.Message)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(http.StatusNotFound, "not_found", "not found")

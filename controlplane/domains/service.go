@@ -112,11 +112,11 @@ type Claim struct {
 func fromStore(err error) error {
 	var ce *store.ConflictError
 	if errors.As(err, &ce) {
-		kind := Conflict
-		if ce.Code == "customer_not_found" || ce.Code == "tenant_deployment_not_found" {
-			kind = NotFound
-		}
-		return &Error{Kind: kind, Code: ce.Code, Message: ce.Message}
+		return &Error{Kind: Conflict, Code: ce.Code, Message: ce.Message}
+	}
+	var me *store.MissingError
+	if errors.As(err, &me) {
+		return &Error{Kind: NotFound, Code: me.Code, Message: me.Message}
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return &Error{Kind: NotFound, Code: "not_found", Message: "domain not found"}

@@ -54,7 +54,7 @@ func (s *Store) CreateAgent(ctx context.Context, actor string, tunnelID int64, n
 			tunnelID, name, tokenHash).Scan(&id)
 		switch {
 		case foreignKeyViolation(err) != "":
-			return &ConflictError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", tunnelID)}
+			return &MissingError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", tunnelID)}
 		case uniqueViolation(err) != "":
 			return &ConflictError{Code: "agent_exists", Message: fmt.Sprintf("an agent named %q already exists", name)}
 		case err != nil:

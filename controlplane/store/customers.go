@@ -135,9 +135,9 @@ func (s *Store) CreateTenantDeployment(ctx context.Context, actor string, d Tena
 		switch foreignKeyViolation(err) {
 		case "":
 		case "tenant_deployments_tunnel_id_fkey":
-			return &ConflictError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *d.TunnelID)}
+			return &MissingError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *d.TunnelID)}
 		default:
-			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", d.CustomerID)}
+			return &MissingError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", d.CustomerID)}
 		}
 		if err != nil {
 			return fmt.Errorf("insert tenant deployment: %w", err)

@@ -152,7 +152,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 		err := tx.QueryRow(ctx, `SELECT plan, domain_quota, require_txt FROM customers WHERE id = $1 FOR UPDATE`, nd.CustomerID).
 			Scan(&plan, &override, &requireTXT)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", nd.CustomerID)}
+			return &MissingError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", nd.CustomerID)}
 		}
 		if err != nil {
 			return fmt.Errorf("lock customer %d: %w", nd.CustomerID, err)
@@ -162,7 +162,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			var owner int64
 			err := tx.QueryRow(ctx, `SELECT customer_id FROM tenant_deployments WHERE id = $1`, *nd.TenantDeploymentID).Scan(&owner)
 			if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner != nd.CustomerID) {
-				return &ConflictError{Code: "tenant_deployment_not_found",
+				return &MissingError{Code: "tenant_deployment_not_found",
 					Message: fmt.Sprintf("tenant deployment %d does not exist for customer %d", *nd.TenantDeploymentID, nd.CustomerID)}
 			}
 			if err != nil {

@@ -484,7 +484,7 @@ func (s *Store) UpdateTenantDeployment(ctx context.Context, actor string, id int
 			RETURNING `+deploymentColumns, id, name, tunnel, backend)
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[TenantDeployment])
 		if foreignKeyViolation(err) != "" {
-			return &ConflictError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *tunnel)}
+			return &MissingError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *tunnel)}
 		}
 		if err != nil {
 			return fmt.Errorf("update tenant deployment %d: %w", id, err)
@@ -597,7 +597,7 @@ func (s *Store) updateDomainRoutingOnce(ctx context.Context, actor string, id in
 		}
 		if newTD != nil {
 			if o, ok := owners[*newTD]; !ok || o != customer {
-				return &ConflictError{Code: "tenant_deployment_not_found",
+				return &MissingError{Code: "tenant_deployment_not_found",
 					Message: fmt.Sprintf("tenant deployment %d does not exist for customer %d", *newTD, customer)}
 			}
 		}

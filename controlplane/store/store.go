@@ -3,8 +3,10 @@
 // database through the same code.
 //
 // The database is authoritative for everything the control plane decides. Invariants that must hold
-// under concurrency (quotas, one live registration per hostname, unique subdomains) are enforced
-// inside a single transaction or by a constraint, never by a read followed by an unguarded write.
+// under concurrency (quotas, one live registration per hostname, unique subdomains, which rules a
+// tunnel gets) are enforced inside a single transaction or by a constraint, never by a read
+// followed by an unguarded write. docs/LIFECYCLE.md lists every transition of a domain and which
+// function here (or in package domains) enforces each rule.
 package store
 
 import (
@@ -58,14 +60,24 @@ func foreignKeyViolation(err error) string {
 	return ""
 }
 
-// ConflictError reports that a write collided with existing data. Code is a stable machine code
-// the API passes through.
+// ConflictError reports that a write collided with existing data (HTTP 409). Code is a stable
+// machine code the API passes through.
 type ConflictError struct {
 	Code    string
 	Message string
 }
 
 func (e *ConflictError) Error() string { return e.Message }
+
+// MissingError reports that a row a write refers to does not exist (HTTP 404): the customer of a
+// registration, the tunnel of a deployment. Code is a stable machine code (customer_not_found…).
+// It is not ErrNotFound, which means the row asked for itself does not exist.
+type MissingError struct {
+	Code    string
+	Message string
+}
+
+func (e *MissingError) Error() string { return e.Message }
 
 func audit(ctx context.Context, tx pgx.Tx, actor, action, entity string, entityID int64, detail any) error {
 	if detail == nil {

@@ -31,7 +31,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, actor string, hash []byte, r
 		var err error
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIToken])
 		if foreignKeyViolation(err) != "" {
-			return &ConflictError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", *customerID)}
+			return &MissingError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", *customerID)}
 		}
 		if err != nil {
 			return fmt.Errorf("insert api token: %w", err)
