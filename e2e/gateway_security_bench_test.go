@@ -25,8 +25,8 @@ import (
 
 // floodStreams opens streams on ys and pushes up to perStream bytes of junk on each, for at most
 // hold; the peer's yamux buffers what it does not read (at most one 256 KiB window per stream).
-// It returns how many streams the peer reset.
-func floodStreams(ys *yamux.Session, streams, perStream int, prefix []byte, hold time.Duration) (reset int) {
+// It returns how many streams it opened and how many of them the peer reset.
+func floodStreams(ys *yamux.Session, streams, perStream int, prefix []byte, hold time.Duration) (opened, reset int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	junk := make([]byte, perStream)
@@ -36,6 +36,7 @@ func floodStreams(ys *yamux.Session, streams, perStream int, prefix []byte, hold
 		if err != nil {
 			break
 		}
+		opened++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -52,7 +53,7 @@ func floodStreams(ys *yamux.Session, streams, perStream int, prefix []byte, hold
 		}()
 	}
 	wg.Wait()
-	return reset
+	return opened, reset
 }
 
 // BenchmarkGatewayMemoryUnauthenticated: connections that never say hello but speak yamux at once
@@ -89,7 +90,7 @@ func BenchmarkGatewayMemoryUnauthenticated(b *testing.B) {
 					return
 				}
 				defer ys.Close()
-				n := floodStreams(ys, 256, 256<<10, nil, 8*time.Second)
+				_, n := floodStreams(ys, 256, 256<<10, nil, 8*time.Second)
 				mu.Lock()
 				resets += n
 				mu.Unlock()
@@ -139,7 +140,7 @@ func BenchmarkGatewayMemoryStreamFlood(b *testing.B) {
 		lines := cp.p.watch()
 		var peak int64
 		done := make(chan int)
-		go func() { done <- floodStreams(ys, streams, 64<<10, []byte{0, 0x10, 0, 0}, 10*time.Second) }()
+		go func() { _, n := floodStreams(ys, streams, 64<<10, []byte{0, 0x10, 0, 0}, 10*time.Second); done <- n }()
 		var resets int
 		for sampling := true; sampling; {
 			select {

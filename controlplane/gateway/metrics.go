@@ -88,6 +88,18 @@ func (s *Server) Collectors() []prometheus.Collector {
 		Name: "sajet_gateway_pending_handshakes",
 		Help: "Agent connections that have not finished their handshake.",
 	}, func() float64 { return float64(s.pendingHandshakes()) })
+	streams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sajet_gateway_agent_streams",
+		Help: "yamux streams open in the agent sessions held by this replica (at most 2 x MaxStreams per session from the agent, plus the control plane's own).",
+	}, func() float64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		n := 0
+		for _, sess := range s.sessions {
+			n += sess.ys.NumStreams()
+		}
+		return float64(n)
+	})
 	return []prometheus.Collector{s.metrics.push, s.metrics.handshakes, s.metrics.statuses, s.metrics.unknownLookups,
-		s.metrics.streams, s.metrics.reportsDropped, s.metrics.sessionsRevoked, sessions, pending}
+		s.metrics.streams, s.metrics.reportsDropped, s.metrics.sessionsRevoked, sessions, pending, streams}
 }
