@@ -31,10 +31,14 @@ test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) test-packaging
 
+# staticcheck at a pinned version, run as a tool (go run): not a dependency of the module.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 # Benchmarks print their figures (ns/op and custom metrics such as req/s, p99-ms).
 bench:

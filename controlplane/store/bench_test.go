@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
@@ -36,7 +35,7 @@ func BenchmarkDesiredIngress10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		if len(d.Rules) != 19998 || len(d.Excluded) != 1 {
-			b.Fatal(fmt.Sprintf("%d rules, %d excluded", len(d.Rules), len(d.Excluded)))
+			b.Fatalf("%d rules, %d excluded", len(d.Rules), len(d.Excluded))
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/push")

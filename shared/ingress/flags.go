@@ -18,8 +18,6 @@ const (
 	flagInt
 	flagDuration
 	flagStringSlice
-	// flagAny: cloudflared knows the key but does not check its type when reading the file.
-	flagAny
 )
 
 type fileFlag struct {
@@ -105,6 +103,8 @@ var untypedFlags = []string{"max-active-flows", "dns-resolver-addrs", "icmpv4-sr
 
 // errURLWithIngress is cloudflared's error for a url key next to ingress rules, reported after
 // the rules pass (the flag's type is checked first, with the others).
+//
+//lint:ignore ST1005 cloudflared's own words, which our messages must repeat exactly
 var errURLWithIngress = errors.New("You can't set the --url flag (or $TUNNEL_URL) when using multiple-origin ingress rules")
 
 // knownTopLevel: cloudflared's config keys plus the tunnel flags listed above. A key outside it

@@ -26,6 +26,8 @@ func (r Rule) IsCatchAll() bool {
 var CatchAll404 = Rule{Service: "http_status:404"}
 
 // ErrNoIngressRules is cloudflared's error for an empty ingress list.
+//
+//lint:ignore ST1005 cloudflared's own words, which our messages must repeat exactly
 var ErrNoIngressRules = errors.New("The config file doesn't contain any ingress rules")
 
 // RuleError is a validation failure of one rule. The agent NACKs with its
