@@ -337,7 +337,7 @@ func rejections(base *ingress.Base, rules []protocol.Rule) []protocol.Rejection 
 		if len(out) == protocol.MaxRejections {
 			break
 		}
-		out = append(out, protocol.Rejection{Hostname: e.Hostname, Reason: e.Kind, Error: textlimit.Truncate(e.Msg, protocol.MaxErrorLen)})
+		out = append(out, protocol.Rejection{Hostname: e.Hostname, Reason: e.Kind, Error: textlimit.Truncate(e.Msg, protocol.MaxRejectionErrorLen)})
 	}
 	return out
 }
@@ -397,7 +397,7 @@ func (a *Applier) blame(ctx context.Context, base *ingress.Base, rules []protoco
 		last = r
 	}
 	culprit := sorted[hi-1]
-	return []protocol.Rejection{{Hostname: culprit.Hostname, Reason: protocol.RejectCloudflared, Error: textlimit.Truncate(last.Reason, protocol.MaxErrorLen)}}
+	return []protocol.Rejection{{Hostname: culprit.Hostname, Reason: protocol.RejectCloudflared, Error: textlimit.Truncate(last.Reason, protocol.MaxRejectionErrorLen)}}
 }
 
 func fail(start time.Time, v int64, stage string, err error, sha string) Result {

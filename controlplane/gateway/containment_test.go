@@ -64,4 +64,9 @@ func TestBaseReportsDecideCollisions(t *testing.T) {
 	if got := agent.Next(t, gatewaytest.ACK); len(got.Rules) != 4 {
 		t.Fatalf("after the base stopped routing grafana: %v", ruleHosts(got))
 	}
+	// The second report came within BaseInterval of the first: it waited its turn, so an agent
+	// flipping between two base files cannot keep its tunnel's version churning.
+	if n := gather(t, g.srv)[`sajet_gateway_delayed_reports_total{type="base"}`]; n != 1 {
+		t.Errorf("delayed base reports: %v, want 1", n)
+	}
 }

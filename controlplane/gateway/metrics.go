@@ -17,6 +17,7 @@ type metrics struct {
 	unknownLookups  prometheus.Counter     // database lookups of tokens not in the valid set
 	streams         *prometheus.CounterVec // agent streams refused, by reason
 	reportsDropped  *prometheus.CounterVec // reports over their rate, by type
+	reportsDelayed  *prometheus.CounterVec // reports held back to their rate, by type
 	sessionsRevoked prometheus.Counter
 }
 
@@ -50,6 +51,10 @@ func (m *metrics) init() {
 		m.reportsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sajet_gateway_dropped_reports_total",
 			Help: "Agent reports dropped because they came faster than their rate limit, by type.",
+		}, []string{"type"})
+		m.reportsDelayed = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sajet_gateway_delayed_reports_total",
+			Help: "Agent reports held back because they came faster than their rate limit, by type (base reports wait; status reports are dropped).",
 		}, []string{"type"})
 		m.sessionsRevoked = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sajet_gateway_revoked_sessions_total",
@@ -101,5 +106,5 @@ func (s *Server) Collectors() []prometheus.Collector {
 		return float64(n)
 	})
 	return []prometheus.Collector{s.metrics.push, s.metrics.handshakes, s.metrics.statuses, s.metrics.unknownLookups,
-		s.metrics.streams, s.metrics.reportsDropped, s.metrics.sessionsRevoked, sessions, pending, streams}
+		s.metrics.streams, s.metrics.reportsDropped, s.metrics.reportsDelayed, s.metrics.sessionsRevoked, sessions, pending, streams}
 }

@@ -26,6 +26,7 @@ const (
 	DefaultReportTimeout           = 10 * time.Second
 	DefaultStatusBurst             = 5
 	DefaultStatusInterval          = time.Second
+	DefaultBaseInterval            = 5 * time.Second
 	DefaultTokenReloadInterval     = time.Minute
 )
 
@@ -73,6 +74,10 @@ type Server struct {
 	// Defaults 5 and 1s.
 	StatusBurst    int
 	StatusInterval time.Duration
+	// BaseInterval spaces the base reports stored per session: a new base file gives the tunnel
+	// a new version (a push to every agent of it), so an agent alternating two base files could
+	// otherwise keep its tunnel busy. A report arriving sooner waits. Default 5s.
+	BaseInterval time.Duration
 	// TokenReloadInterval is how often the set of valid agent tokens is reloaded even without a
 	// notification on store.AgentChannel (notifications are lost while the listener reconnects).
 	// Default 1m.
@@ -107,7 +112,8 @@ type session struct {
 
 	slots  chan struct{} // agent-opened streams being read: MaxStreams
 	large  chan struct{} // one frame over protocol.MaxStatusFrameSize (a base report) at a time
-	baseMu sync.Mutex    // base reports are stored one at a time
+	baseMu   sync.Mutex // base reports are stored one at a time
+	baseLast time.Time  // when the last base report was stored (under baseMu)
 	status bucket        // status reports stored
 	log    logThrottle
 	ending sync.Once
@@ -152,6 +158,9 @@ func (s *Server) init() {
 		}
 		if s.StatusInterval <= 0 {
 			s.StatusInterval = DefaultStatusInterval
+		}
+		if s.BaseInterval <= 0 {
+			s.BaseInterval = DefaultBaseInterval
 		}
 		if s.TokenReloadInterval <= 0 {
 			s.TokenReloadInterval = DefaultTokenReloadInterval
@@ -411,7 +420,7 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 		s.metrics.observePush("error", time.Since(sent))
 		return err
 	}
-	reply, err := protocol.ReadMessage(stream, 64<<10)
+	reply, err := protocol.ReadMessage(stream, protocol.MaxAckFrameSize)
 	if err != nil {
 		s.metrics.observePush("error", time.Since(sent))
 		return err

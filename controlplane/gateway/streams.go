@@ -123,6 +123,15 @@ func (s *Server) serveAgentStream(ctx context.Context, sess *session, stream *ya
 func (s *Server) storeBase(ctx context.Context, sess *session, b protocol.Base) {
 	sess.baseMu.Lock()
 	defer sess.baseMu.Unlock()
+	if wait := time.Until(sess.baseLast.Add(s.BaseInterval)); wait > 0 {
+		s.metrics.reportsDelayed.WithLabelValues(protocol.TypeBase).Inc()
+		select {
+		case <-time.After(wait):
+		case <-sess.ys.CloseChan():
+			return
+		}
+	}
+	defer func() { sess.baseLast = time.Now() }()
 	changed, err := s.Store.RecordAgentBase(ctx, sess.agent.ID, b.SHA256, b.Hostnames)
 	if err != nil {
 		sess.log.warn(s.logger(), "base_store", "store agent base report", "agent", sess.agent.Name, "err", err)

@@ -90,7 +90,7 @@
 // push is needed at all, so a control-plane restart does not restart
 // cloudflared.
 //
-// # Containment (protocol 2)
+// # Containment
 //
 // A NACK at validate carries Rejected: the managed rules the refusal is
 // attributed to, each with a reason (invalid, duplicate, base_conflict,
@@ -103,11 +103,16 @@
 //
 // # Epochs
 //
-// During a rolling deploy two control-plane replicas can briefly hold a
-// session of the same agent. Each accepted Hello gets a SessionEpoch higher
-// than any before it for that agent; a replica whose session epoch is no
-// longer the newest stops pushing and closes it with Error{superseded}. The
-// newest session wins, so two replicas never push interleaved versions.
+// Each accepted Hello gets a SessionEpoch higher than any before it for that
+// agent, from a counter in the database, so it orders sessions across
+// control-plane replicas. A replica records a session's end only while its
+// epoch is still the agent's newest (an old session ending late on replica A
+// does not make an agent connected to replica B look offline), and a newer
+// session of an agent on the same replica closes the older one. Two replicas
+// may still both hold a session of one agent for a moment during a rolling
+// deploy; that is safe because every push is the whole desired state at the
+// tunnel's current version and the agent applies only versions newer than its
+// own (Classify): an interleaved older push is acknowledged without effect.
 //
 // # Versions
 //

@@ -42,6 +42,11 @@ const (
 	// encoding/json does not escape; a report of names full of characters it
 	// must escape can exceed this and is refused.
 	MaxBaseFrameSize = MaxBaseHostnames*(MaxHostnameLen+3) + 1<<10
+	// MaxAckFrameSize bounds an Ack: its own error (MaxErrorLen) and up to MaxRejections
+	// rejections, each a hostname, a reason and an error of at most MaxRejectionErrorLen bytes,
+	// every byte escaped at worst (7.8 MiB; real NACKs take a few KiB). The control plane reads
+	// one at a time per session, from an authenticated agent.
+	MaxAckFrameSize = MaxRejections*((MaxHostnameLen+MaxRejectionErrorLen+MaxStateLen)*6+64) + MaxErrorLen*6 + 1<<10
 )
 
 // headerSize is the length prefix: a big-endian uint32.

@@ -293,6 +293,11 @@ func TestFrameLimitsFitTheLargestValidMessage(t *testing.T) {
 		hosts[i] = fmt.Sprintf("%05d", i) + strings.Repeat("a", MaxHostnameLen-5)
 	}
 	base := Base{SHA256: testSHA, Hostnames: hosts}
+	nack := Ack{Nonce: worst(MaxNonceLen), Version: 1 << 62, Stage: StageValidate, Error: worst(MaxErrorLen),
+		SHA256: testSHA, DurationMS: 1 << 62, AppliedVersion: 1 << 62, Rejected: make([]Rejection, MaxRejections)}
+	for i := range nack.Rejected {
+		nack.Rejected[i] = Rejection{Hostname: worst(MaxHostnameLen), Reason: RejectCloudflared, Error: worst(MaxRejectionErrorLen)}
+	}
 	for _, tc := range []struct {
 		msg   Message
 		limit int
@@ -302,6 +307,7 @@ func TestFrameLimitsFitTheLargestValidMessage(t *testing.T) {
 		{welcome, MaxHandshakeReplySize},
 		{status, MaxStatusFrameSize},
 		{base, MaxBaseFrameSize},
+		{nack, MaxAckFrameSize},
 	} {
 		var buf bytes.Buffer
 		if err := WriteMessage(&buf, tc.msg); err != nil {

@@ -24,6 +24,9 @@ const (
 	// MaxRejections bounds Ack.Rejected: a NACK names at most this many rules (the control
 	// plane leaves them out and the next NACK names the rest).
 	MaxRejections = 1000
+	// MaxRejectionErrorLen bounds each rejection's error: one sentence about one rule, so that a
+	// NACK naming MaxRejections rules still fits MaxAckFrameSize.
+	MaxRejectionErrorLen = 1024
 	// MaxBaseHostnames bounds Base.Hostnames: an operator's own rules, not a tenant list.
 	MaxBaseHostnames = 10_000
 	// MaxRules bounds the rule count of a Desired. In practice MaxFrameSize
@@ -204,7 +207,7 @@ func (a Ack) Validate() error {
 			f := fmt.Sprintf("rejected[%d]", i)
 			errs = append(errs,
 				checkLen(f+".hostname", r.Hostname, MaxHostnameLen, true),
-				checkLen(f+".error", r.Error, MaxErrorLen, true),
+				checkLen(f+".error", r.Error, MaxRejectionErrorLen, true),
 				checkReason(f+".reason", r.Reason))
 		}
 	}
