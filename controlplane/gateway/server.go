@@ -110,13 +110,13 @@ type session struct {
 	applied   int64 // last version the agent runs
 	nacked    int64 // last version the agent refused; not pushed again
 
-	slots  chan struct{} // agent-opened streams being read: MaxStreams
-	large  chan struct{} // one frame over protocol.MaxStatusFrameSize (a base report) at a time
-	baseMu   sync.Mutex // base reports are stored one at a time
-	baseLast time.Time  // when the last base report was stored (under baseMu)
-	status bucket        // status reports stored
-	log    logThrottle
-	ending sync.Once
+	slots    chan struct{} // agent-opened streams being read: MaxStreams
+	large    chan struct{} // one frame over protocol.MaxStatusFrameSize (a base report) at a time
+	baseMu   sync.Mutex    // base reports are stored one at a time
+	baseLast time.Time     // when the last base report was stored (under baseMu)
+	status   bucket        // status reports stored
+	log      logThrottle
+	ending   sync.Once
 }
 
 func (s *Server) failures() *authlimit.Limiter {
