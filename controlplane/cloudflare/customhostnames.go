@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 
-	cfsdk "github.com/cloudflare/cloudflare-go/v7"
 	"github.com/cloudflare/cloudflare-go/v7/custom_hostnames"
 	"github.com/cloudflare/cloudflare-go/v7/option"
 	"github.com/cloudflare/cloudflare-go/v7/packages/pagination"
@@ -112,16 +111,15 @@ func (p *Provider) metadataFor(domainID int64) map[string]string {
 }
 
 func (p *Provider) createCustomHostname(ctx context.Context, domainID int64, hostname string) (CustomHostname, error) {
-	params := custom_hostnames.CustomHostnameNewParams{
-		ZoneID:   cfsdk.F(p.zoneID),
-		Hostname: cfsdk.F(hostname),
-		SSL: cfsdk.F(custom_hostnames.CustomHostnameNewParamsSSL{
-			Method: cfsdk.F(custom_hostnames.DCVMethodTXT),
-			Type:   cfsdk.F(custom_hostnames.DomainValidationTypeDv),
-		}),
-	}
+	// Fields are set directly (see cnameBody).
+	var params custom_hostnames.CustomHostnameNewParams
+	params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+	params.Hostname.Value, params.Hostname.Present = hostname, true
+	params.SSL.Present = true
+	params.SSL.Value.Method.Value, params.SSL.Value.Method.Present = custom_hostnames.DCVMethodTXT, true
+	params.SSL.Value.Type.Value, params.SSL.Value.Type.Present = custom_hostnames.DomainValidationTypeDv, true
 	if p.metadata {
-		params.CustomMetadata = cfsdk.F(p.metadataFor(domainID))
+		params.CustomMetadata.Value, params.CustomMetadata.Present = p.metadataFor(domainID), true
 	}
 	var raw string
 	err := p.call(ctx, "create custom hostname "+hostname, http.MethodPost, func(ctx context.Context, opts ...option.RequestOption) error {
@@ -146,10 +144,10 @@ func (p *Provider) adoptCustomHostname(ctx context.Context, domainID int64, ch C
 	}
 	var raw string
 	err := p.call(ctx, "update custom hostname "+ch.Hostname, http.MethodPatch, func(ctx context.Context, opts ...option.RequestOption) error {
-		res, err := p.hostnames.Edit(ctx, ch.ID, custom_hostnames.CustomHostnameEditParams{
-			ZoneID:         cfsdk.F(p.zoneID),
-			CustomMetadata: cfsdk.F(p.metadataFor(domainID)),
-		}, opts...)
+		var params custom_hostnames.CustomHostnameEditParams
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		params.CustomMetadata.Value, params.CustomMetadata.Present = p.metadataFor(domainID), true
+		res, err := p.hostnames.Edit(ctx, ch.ID, params, opts...)
 		if err == nil {
 			raw = res.JSON.RawJSON()
 		}
@@ -165,10 +163,11 @@ func (p *Provider) adoptCustomHostname(ctx context.Context, domainID int64, ch C
 func (p *Provider) findCustomHostname(ctx context.Context, hostname string) (CustomHostname, bool, error) {
 	var res *pagination.V4PagePaginationArray[custom_hostnames.CustomHostnameListResponse]
 	err := p.call(ctx, "find custom hostname "+hostname, http.MethodGet, func(ctx context.Context, opts ...option.RequestOption) (err error) {
-		res, err = p.hostnames.List(ctx, custom_hostnames.CustomHostnameListParams{
-			ZoneID:   cfsdk.F(p.zoneID),
-			Hostname: cfsdk.F(custom_hostnames.CustomHostnameListParamsHostname{Exact: cfsdk.F(hostname)}),
-		}, opts...)
+		var params custom_hostnames.CustomHostnameListParams
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		params.Hostname.Present = true
+		params.Hostname.Value.Exact.Value, params.Hostname.Value.Exact.Present = hostname, true
+		res, err = p.hostnames.List(ctx, params, opts...)
 		return err
 	})
 	if err != nil {
@@ -190,7 +189,9 @@ func (p *Provider) GetCustomHostname(ctx context.Context, id string) (CustomHost
 	}
 	var raw string
 	err := p.call(ctx, "read custom hostname "+id, http.MethodGet, func(ctx context.Context, opts ...option.RequestOption) error {
-		res, err := p.hostnames.Get(ctx, id, custom_hostnames.CustomHostnameGetParams{ZoneID: cfsdk.F(p.zoneID)}, opts...)
+		var params custom_hostnames.CustomHostnameGetParams
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		res, err := p.hostnames.Get(ctx, id, params, opts...)
 		if err == nil {
 			raw = res.JSON.RawJSON()
 		}
@@ -208,7 +209,9 @@ func (p *Provider) DeleteCustomHostname(ctx context.Context, id string) error {
 		return errors.New("cloudflare: delete custom hostname: empty id")
 	}
 	err := p.call(ctx, "delete custom hostname "+id, http.MethodDelete, func(ctx context.Context, opts ...option.RequestOption) error {
-		_, err := p.hostnames.Delete(ctx, id, custom_hostnames.CustomHostnameDeleteParams{ZoneID: cfsdk.F(p.zoneID)}, opts...)
+		var params custom_hostnames.CustomHostnameDeleteParams
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		_, err := p.hostnames.Delete(ctx, id, params, opts...)
 		return err
 	})
 	if isNotFound(err) {

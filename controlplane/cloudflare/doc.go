@@ -53,14 +53,25 @@
 // backoff, honours Retry-After without spending an attempt, survives process restarts, and
 // knows to pass retryAfterUncertain. One layer of retries, in one place.
 //
+// # Only the SDK packages we use
+//
+// The root package github.com/cloudflare/cloudflare-go/v7 is never imported: it links every
+// service of the SDK (about 130 packages: Zero Trust, Workers, …), which took most of a cold
+// build and of the binary. We import dns, custom_hostnames and option (and pagination for a
+// result type); the root package's F only sets a param.Field's Value and Present, which we do
+// directly, and its Error is re-exported by each service package (dns.Error). TestSDKImports
+// fails if the control plane's binary gains the root package, a zero_trust or workers package,
+// or any SDK package not on its list.
+//
 // # Errors
 //
 // Every error from a Cloudflare call is one of:
 //
 //   - *APIError: Cloudflare answered with status ≥ 400 (decoded with errors.As into the SDK's
-//     *cloudflare.Error; an HTML error page from the edge still yields its status). Retryable:
-//     408, 429 and 5xx. Uncertain: 5xx on a write. RetryAfter comes from the Retry-After header
-//     (seconds or HTTP date). 401, 403 and every other 4xx are permanent.
+//     *cloudflare.Error, imported as its alias dns.Error; an HTML error page from the edge
+//     still yields its status). Retryable: 408, 429 and 5xx. Uncertain: 5xx on a write.
+//     RetryAfter comes from the Retry-After header (seconds or HTTP date). 401, 403 and every
+//     other 4xx are permanent.
 //   - *TransportError: no usable answer (refused, reset, the per-call Timeout, an undecodable
 //     body). Always retryable; uncertain on a write.
 //   - *ForeignRecordError: permanent, see above.

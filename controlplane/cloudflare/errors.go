@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	cfsdk "github.com/cloudflare/cloudflare-go/v7"
+	"github.com/cloudflare/cloudflare-go/v7/dns"
 )
 
 // Cloudflare error codes this package makes decisions on. Sources: facts/cloudflare.md §2 and
@@ -35,7 +35,7 @@ type APIError struct {
 	Codes      []int         // Cloudflare error codes (errors[].code), possibly empty
 	Messages   []string      // Cloudflare error messages, parallel to Codes
 	RetryAfter time.Duration // from the Retry-After header; 0 when absent
-	Err        error         // the SDK's error (a *cloudflare.Error or a body decoding error)
+	Err        error         // the SDK's error (a *dns.Error, alias of cloudflare.Error, or a body decoding error)
 }
 
 // Error reads like "cloudflare: create record impulse-max.sajet.us: 429 (code 971: Please wait…)".
@@ -177,7 +177,9 @@ func Classify(err error) (retryable, uncertain bool, retryAfter time.Duration) {
 // wrapError turns what the SDK returned into an *APIError or a *TransportError. res is the raw
 // response captured with option.WithResponseInto (nil when none arrived).
 func wrapError(op, method string, res *http.Response, err error) error {
-	var sdkErr *cfsdk.Error
+	// dns.Error is the SDK's one error type (internal/apierror.Error, which the root package
+	// re-exports as cloudflare.Error); every service package re-exports it too.
+	var sdkErr *dns.Error
 	if errors.As(err, &sdkErr) {
 		e := &APIError{Op: op, Method: method, Status: sdkErr.StatusCode, Err: err}
 		for _, d := range sdkErr.Errors {
@@ -189,7 +191,7 @@ func wrapError(op, method string, res *http.Response, err error) error {
 		}
 		return e
 	}
-	// The SDK returns the JSON decoding error, not a *cloudflare.Error, when an error response
+	// The SDK returns the JSON decoding error, not a *dns.Error, when an error response
 	// is not JSON (an HTML 502 from the edge); the status still decides.
 	if res != nil && res.StatusCode >= 400 {
 		return &APIError{Op: op, Method: method, Status: res.StatusCode,

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 
-	cfsdk "github.com/cloudflare/cloudflare-go/v7"
 	"github.com/cloudflare/cloudflare-go/v7/dns"
 	"github.com/cloudflare/cloudflare-go/v7/option"
 )
@@ -114,15 +113,20 @@ func sameRecord(r, want Record) bool {
 	return r.Type == want.Type && canonicalName(r.Content) == want.Content && r.Proxied == want.Proxied && r.Comment == want.Comment
 }
 
+// Request fields are the SDK's param.Field, an internal type: it cannot be named here, but its
+// Value and Present can be set, which is all the root package's cloudflare.F does. Importing
+// that package for F (and Error) would compile and link about 130 of the SDK's packages
+// (Zero Trust, Workers, …) into the control plane; dns, custom_hostnames and option are enough.
+
 func cnameBody(r Record) dns.CNAMERecordParam {
-	return dns.CNAMERecordParam{
-		Name:    cfsdk.F(r.Name),
-		Type:    cfsdk.F(dns.CNAMERecordTypeCNAME),
-		Content: cfsdk.F(r.Content),
-		Proxied: cfsdk.F(r.Proxied),
-		TTL:     cfsdk.F(dns.TTL(r.TTL)),
-		Comment: cfsdk.F(r.Comment),
-	}
+	var b dns.CNAMERecordParam
+	b.Name.Value, b.Name.Present = r.Name, true
+	b.Type.Value, b.Type.Present = dns.CNAMERecordTypeCNAME, true
+	b.Content.Value, b.Content.Present = r.Content, true
+	b.Proxied.Value, b.Proxied.Present = r.Proxied, true
+	b.TTL.Value, b.TTL.Present = dns.TTL(r.TTL), true
+	b.Comment.Value, b.Comment.Present = r.Comment, true
+	return b
 }
 
 // createRecord is the hot path of provisioning. Like list, it decodes the answer with
@@ -132,8 +136,9 @@ func (p *Provider) createRecord(ctx context.Context, want Record) (Record, error
 	var body []byte
 	op := "create record " + want.Name
 	err := p.call(ctx, op, http.MethodPost, func(ctx context.Context, opts ...option.RequestOption) error {
-		_, err := p.records.New(ctx, dns.RecordNewParams{ZoneID: cfsdk.F(p.zoneID), Body: cnameBody(want)},
-			append(opts, option.WithResponseBodyInto(&body))...)
+		params := dns.RecordNewParams{Body: cnameBody(want)}
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		_, err := p.records.New(ctx, params, append(opts, option.WithResponseBodyInto(&body))...)
 		return err
 	})
 	if err != nil {
@@ -153,7 +158,9 @@ func (p *Provider) createRecord(ctx context.Context, want Record) (Record, error
 func (p *Provider) updateRecord(ctx context.Context, id string, want Record) (Record, error) {
 	var res *dns.RecordResponse
 	err := p.call(ctx, "update record "+want.Name, http.MethodPut, func(ctx context.Context, opts ...option.RequestOption) (err error) {
-		res, err = p.records.Update(ctx, id, dns.RecordUpdateParams{ZoneID: cfsdk.F(p.zoneID), Body: cnameBody(want)}, opts...)
+		params := dns.RecordUpdateParams{Body: cnameBody(want)}
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		res, err = p.records.Update(ctx, id, params, opts...)
 		return err
 	})
 	if err != nil {
@@ -168,9 +175,10 @@ func (p *Provider) FindRecords(ctx context.Context, name string) ([]Record, erro
 	if name == "" {
 		return nil, errors.New("cloudflare: find records: empty name")
 	}
-	return p.list(ctx, "list records "+name, dns.RecordListParams{
-		Name: cfsdk.F(dns.RecordListParamsName{Exact: cfsdk.F(name)}),
-	}, func(Record) bool { return true })
+	var params dns.RecordListParams
+	params.Name.Present = true
+	params.Name.Value.Exact.Value, params.Name.Value.Exact.Present = name, true
+	return p.list(ctx, "list records "+name, params, func(Record) bool { return true })
 }
 
 // ListOurRecords returns every record of the zone that carries our marker, whatever its type.
@@ -178,9 +186,10 @@ func (p *Provider) FindRecords(ctx context.Context, name string) ([]Record, erro
 // because that filter ignores case. Cost: max(1, ceil(N/PageSize)) calls for N records of ours
 // (one more only if the server reports no total_pages and N is a multiple of PageSize).
 func (p *Provider) ListOurRecords(ctx context.Context) ([]Record, error) {
-	return p.list(ctx, "list our records", dns.RecordListParams{
-		Comment: cfsdk.F(dns.RecordListParamsComment{Startswith: cfsdk.F(markerPrefix)}),
-	}, func(r Record) bool { _, ours := r.Ours(); return ours })
+	var params dns.RecordListParams
+	params.Comment.Present = true
+	params.Comment.Value.Startswith.Value, params.Comment.Value.Startswith.Present = markerPrefix, true
+	return p.list(ctx, "list our records", params, func(r Record) bool { _, ours := r.Ours(); return ours })
 }
 
 // wireRecord is the part of a DNS record we read, decoded with encoding/json (see list).
@@ -219,11 +228,11 @@ type resultInfo struct {
 // which stops only on an empty page (one call more than needed) and sends every page after
 // the first with context.Background(), outside our deadline.
 func (p *Provider) list(ctx context.Context, op string, params dns.RecordListParams, keep func(Record) bool) ([]Record, error) {
-	params.ZoneID = cfsdk.F(p.zoneID)
-	params.PerPage = cfsdk.F(float64(p.pageSize))
+	params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+	params.PerPage.Value, params.PerPage.Present = float64(p.pageSize), true
 	var out []Record
 	for page := 1; page <= maxPages; page++ {
-		params.Page = cfsdk.F(float64(page))
+		params.Page.Value, params.Page.Present = float64(page), true
 		var body []byte
 		err := p.call(ctx, op, http.MethodGet, func(ctx context.Context, opts ...option.RequestOption) error {
 			_, err := p.records.List(ctx, params, append(opts, option.WithResponseBodyInto(&body))...)
@@ -272,7 +281,9 @@ func (p *Provider) DeleteRecord(ctx context.Context, id string) error {
 	}
 	var res *dns.RecordResponse
 	err := p.call(ctx, "read record "+id, http.MethodGet, func(ctx context.Context, opts ...option.RequestOption) (err error) {
-		res, err = p.records.Get(ctx, id, dns.RecordGetParams{ZoneID: cfsdk.F(p.zoneID)}, opts...)
+		var params dns.RecordGetParams
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		res, err = p.records.Get(ctx, id, params, opts...)
 		return err
 	})
 	if isNotFound(err) {
@@ -286,7 +297,9 @@ func (p *Provider) DeleteRecord(ctx context.Context, id string) error {
 		return &ForeignRecordError{Kind: "record", Name: rec.Name, Existing: []Record{rec}, Deleting: true}
 	}
 	err = p.call(ctx, "delete record "+rec.Name, http.MethodDelete, func(ctx context.Context, opts ...option.RequestOption) error {
-		_, err := p.records.Delete(ctx, id, dns.RecordDeleteParams{ZoneID: cfsdk.F(p.zoneID)}, opts...)
+		var params dns.RecordDeleteParams
+		params.ZoneID.Value, params.ZoneID.Present = p.zoneID, true
+		_, err := p.records.Delete(ctx, id, params, opts...)
 		return err
 	})
 	if isNotFound(err) {

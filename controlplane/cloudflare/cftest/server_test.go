@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	cfsdk "github.com/cloudflare/cloudflare-go/v7"
 	"github.com/cloudflare/cloudflare-go/v7/dns"
 	"github.com/cloudflare/cloudflare-go/v7/option"
 	"github.com/google/go-cmp/cmp"
@@ -235,7 +234,9 @@ func TestTheSDKAutoPagerTerminates(t *testing.T) {
 		s.AddRecord(cftest.Record{Type: "A", Name: fmt.Sprintf("h%d", i), Content: "192.0.2.1"})
 	}
 	svc := dns.NewRecordService(option.WithBaseURL(s.URL()), option.WithAPIToken(s.Token), option.WithMaxRetries(0), option.WithHTTPClient(s.Client()))
-	iter := svc.ListAutoPaging(context.Background(), dns.RecordListParams{ZoneID: cfsdk.F(s.ZoneID)})
+	var params dns.RecordListParams
+	params.ZoneID.Value, params.ZoneID.Present = s.ZoneID, true
+	iter := svc.ListAutoPaging(context.Background(), params)
 	n := 0
 	for iter.Next() {
 		n++
