@@ -63,6 +63,12 @@
 // fails if the control plane's binary gains the root package, a zero_trust or workers package,
 // or any SDK package not on its list.
 //
+// # Call budget
+//
+// Calls wait for Config.CallsPerWindow per RateWindow (a golang.org/x/time/rate token bucket:
+// burst limit/10, refill (limit − burst)/window, so no window ever sees more than the limit);
+// a negative CallsPerWindow is no limit.
+//
 // # Errors
 //
 // Every error from a Cloudflare call is one of:

@@ -13,6 +13,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v7/custom_hostnames"
 	"github.com/cloudflare/cloudflare-go/v7/dns"
 	"github.com/cloudflare/cloudflare-go/v7/option"
+	"golang.org/x/time/rate"
 )
 
 // DefaultAPIURL is Cloudflare's v4 API base.
@@ -58,7 +59,7 @@ type Provider struct {
 	records   *dns.RecordService
 	hostnames *custom_hostnames.CustomHostnameService
 	calls     atomic.Int64
-	budget    *budget
+	budget    *rate.Limiter // nil: no limit
 }
 
 // New builds a Provider. The SDK's own retries are off (option.WithMaxRetries(0)): the caller's
@@ -121,7 +122,7 @@ func (p *Provider) Calls() int64 { return p.calls.Load() }
 
 // call runs one SDK request under the per-call timeout and maps its error.
 func (p *Provider) call(ctx context.Context, op, method string, fn func(ctx context.Context, opts ...option.RequestOption) error) error {
-	if err := p.budget.wait(ctx); err != nil {
+	if err := waitBudget(ctx, p.budget); err != nil {
 		return &TransportError{Op: op, Method: method, Err: fmt.Errorf("waiting for the API call budget: %w", err)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
