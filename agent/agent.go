@@ -19,6 +19,7 @@ import (
 	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/agent/link"
 	"github.com/jeturing/sajet-domains/agent/watch"
+	"github.com/jeturing/sajet-domains/internal/textlimit"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -36,16 +37,7 @@ type Options struct {
 // verify, plus its state for status.
 type UnitControl interface {
 	apply.Unit
-	State(ctx context.Context) (UnitState, error)
-}
-
-// UnitState is what status shows about cloudflared.
-type UnitState struct {
-	ActiveState      string    `json:"active_state"`
-	SubState         string    `json:"sub_state"`
-	NRestarts        int64     `json:"n_restarts"`
-	ReadyConnections int       `json:"ready_connections"`
-	LastRestart      time.Time `json:"last_reload,omitzero"`
+	State(ctx context.Context) (protocol.UnitState, error)
 }
 
 // Agent is one running agent.
@@ -63,7 +55,7 @@ type Agent struct {
 	applies   atomic.Pointer[applyStats]
 
 	unitMu sync.Mutex
-	unit   UnitState
+	unit   protocol.UnitState
 }
 
 type applyStats struct {
@@ -185,8 +177,9 @@ func (a *Agent) loop(ctx context.Context, w *watch.Watcher) error {
 // serve applies the newest queued push and answers every queued push it covers. It returns
 // what is still queued (pushes that arrived meanwhile).
 func (a *Agent) serve(ctx context.Context, queue []request) []request {
-	// Hold back while the minimum restart interval runs, collecting newer pushes.
-	if wait := time.Until(a.applier.Snapshot().LastRestart.Add(a.cfg.MinRestartInterval)); wait > 0 && a.opts.Unit != nil {
+	// Hold back while the applier would wait for its minimum restart interval anyway, collecting
+	// newer pushes: they are applied as one.
+	if wait := time.Until(a.applier.RestartAllowedAt()); wait > 0 && a.opts.Unit != nil {
 		timer := time.NewTimer(wait)
 	collect:
 		for {
@@ -215,9 +208,10 @@ func (a *Agent) serve(ctx context.Context, queue []request) []request {
 			newest = r
 		}
 	}
-	applied := a.applier.Applied().Version
+	// Classified once, against the version in force now: older pushes are covered by it.
+	applies := protocol.Classify(a.applier.Applied().Version, newest.d).Applies()
 	var res apply.Result
-	if protocol.Classify(applied, newest.d).Applies() {
+	if applies {
 		// An apply that started runs to its end (its restart and verify have their own
 		// timeouts): stopping the agent halfway would leave cloudflared on an unverified config.
 		res = a.applier.Apply(context.WithoutCancel(ctx), newest.d.Version, newest.d.Rules)
@@ -233,7 +227,7 @@ func (a *Agent) serve(ctx context.Context, queue []request) []request {
 	st := a.applier.Applied()
 	for _, r := range queue {
 		switch {
-		case r.d.Nonce == newest.d.Nonce && protocol.Classify(applied, newest.d).Applies():
+		case r.d.Nonce == newest.d.Nonce && applies:
 			r.reply <- ackFor(r.d, res, st)
 		case r.d.Version > st.Version:
 			// Coalesced into newest, which failed: this one did not take effect either.
@@ -264,7 +258,7 @@ func ackFor(d protocol.Desired, res apply.Result, st apply.State) protocol.Ack {
 	ack := protocol.Ack{Nonce: d.Nonce, Version: d.Version, OK: res.OK, SHA256: res.SHA256, Restarted: res.Restarted,
 		DurationMS: res.Duration.Milliseconds(), AppliedVersion: st.Version}
 	if !res.OK {
-		ack.Stage, ack.Error = res.Stage, truncate(res.Err, protocol.MaxErrorLen)
+		ack.Stage, ack.Error = res.Stage, textlimit.Truncate(res.Err, protocol.MaxErrorLen)
 		if res.Stage == protocol.StageValidate {
 			ack.Rejected = res.Rejected
 		}
@@ -297,17 +291,14 @@ func (a *Agent) reconcile(ctx context.Context) {
 // Hello implements link.Handler.
 func (a *Agent) Hello() protocol.Hello {
 	st := a.applier.Applied()
-	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: truncate(a.cfg.Name, protocol.MaxNameLen),
-		Token: a.cfg.Token, Tunnel: a.cfg.Tunnel, Build: truncate(a.opts.Build, protocol.MaxNameLen), BootID: a.bootID,
-		Applied: protocol.AppliedState{Version: st.Version, SHA256: st.SHA256}, DiskSHA256: a.applier.DiskSHA256()}
+	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: textlimit.Truncate(a.cfg.Name, protocol.MaxNameLen),
+		Token: a.cfg.Token, Tunnel: a.cfg.Tunnel, Build: textlimit.Truncate(a.opts.Build, protocol.MaxNameLen),
+		Applied: protocol.AppliedState{Version: st.Version, SHA256: st.SHA256}}
 }
 
-// Desired implements link.Handler: stale and duplicate pushes are acknowledged at once; newer
-// ones go through the main loop.
+// Desired implements link.Handler: every push goes through the main loop, which decides once,
+// against the version in force when the push's turn comes, whether it applies.
 func (a *Agent) Desired(ctx context.Context, d protocol.Desired) protocol.Ack {
-	if !protocol.Classify(a.applier.Applied().Version, d).Applies() {
-		return a.ackWithoutApply(d)
-	}
 	r := request{d: d, reply: make(chan protocol.Ack, 1)}
 	select {
 	case a.requests <- r:
@@ -336,15 +327,15 @@ func (a *Agent) Status() protocol.Status {
 	s := protocol.Status{SentAt: time.Now().UTC(), UptimeS: int64(time.Since(a.started).Seconds()),
 		Applied:   protocol.AppliedState{Version: snap.State.Version, SHA256: snap.State.SHA256},
 		AppliedAt: snap.State.AppliedAt, DriftCount: snap.Drift,
-		Unit: protocol.UnitState{ActiveState: truncate(u.ActiveState, protocol.MaxStateLen), SubState: truncate(u.SubState, protocol.MaxStateLen),
-			NRestarts: u.NRestarts, ReadyConnections: u.ReadyConnections, LastRestart: snap.LastRestart}}
+		Unit: protocol.UnitState{ActiveState: textlimit.Truncate(u.ActiveState, protocol.MaxStateLen), SubState: textlimit.Truncate(u.SubState, protocol.MaxStateLen),
+			NRestarts: u.NRestarts, ReadyConnections: u.ReadyConnections, LastRestart: u.LastRestart}}
 	if l := snap.Last; l != nil {
-		s.LastApply = &protocol.ApplyResult{Version: l.Version, OK: l.OK, Stage: l.Stage, Error: truncate(l.Err, protocol.MaxErrorLen), At: l.At}
+		s.LastApply = &protocol.ApplyResult{Version: l.Version, OK: l.OK, Stage: l.Stage, Error: textlimit.Truncate(l.Err, protocol.MaxErrorLen), At: l.At}
 	}
 	return s
 }
 
-func (a *Agent) unitState() UnitState {
+func (a *Agent) unitState() protocol.UnitState {
 	a.unitMu.Lock()
 	defer a.unitMu.Unlock()
 	return a.unit
@@ -377,11 +368,4 @@ func (a *Agent) refreshUnit(ctx context.Context) {
 	a.unitMu.Lock()
 	a.unit = u
 	a.unitMu.Unlock()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

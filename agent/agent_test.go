@@ -157,8 +157,8 @@ func (u *countingUnit) Restart(context.Context) error {
 	return nil
 }
 func (u *countingUnit) Verify(context.Context) error { return nil }
-func (u *countingUnit) State(context.Context) (UnitState, error) {
-	return UnitState{ActiveState: "active", SubState: "running"}, nil
+func (u *countingUnit) State(context.Context) (protocol.UnitState, error) {
+	return protocol.UnitState{ActiveState: "active", SubState: "running"}, nil
 }
 
 const testBase = "tunnel: t1\ncredentials-file: /etc/cloudflared/t1.json\ningress:\n  - service: http_status:404\n"

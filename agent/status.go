@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/jeturing/sajet-domains/agent/link"
+	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
 // Report is the /status document (facts/protocol.md "Status JSON").
@@ -33,7 +34,7 @@ type Report struct {
 	} `json:"config"`
 	Cloudflared struct {
 		Unit string `json:"unit"`
-		UnitState
+		protocol.UnitState
 		RestartsByAgent int64 `json:"restarts_by_agent"`
 	} `json:"cloudflared"`
 }

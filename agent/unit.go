@@ -14,6 +14,8 @@ import (
 
 	"github.com/jeturing/sajet-domains/agent/apply"
 	"github.com/jeturing/sajet-domains/agent/systemd"
+	"github.com/jeturing/sajet-domains/internal/textlimit"
+	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
 // SystemdUnit is cloudflared's unit driven through systemd's D-Bus API. Its client dials on first
@@ -95,12 +97,11 @@ func (u *SystemdUnit) ready(ctx context.Context) (int, error) {
 }
 
 // State implements UnitControl.
-func (u *SystemdUnit) State(ctx context.Context) (UnitState, error) {
-	s, err := u.client.Unit(ctx, u.Name)
+func (u *SystemdUnit) State(ctx context.Context) (protocol.UnitState, error) {
+	st, err := u.client.Unit(ctx, u.Name)
 	if err != nil {
-		return UnitState{}, err
+		return protocol.UnitState{}, err
 	}
-	st := UnitState{ActiveState: s.ActiveState, SubState: s.SubState, NRestarts: s.NRestarts, LastRestart: s.ActiveEnter}
 	if u.ReadyURL != "" {
 		st.ReadyConnections, _ = u.ready(ctx)
 	}
@@ -115,7 +116,7 @@ func (u *SystemdUnit) ActiveSince(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	return s.ActiveEnter, nil
+	return s.LastRestart, nil
 }
 
 // CloudflaredCheck validates a config file with cloudflared itself. cloudflared exits 0 on
@@ -137,7 +138,7 @@ func CloudflaredCheck(bin string) func(ctx context.Context, path string) error {
 		case err != nil && ctx.Err() == nil && errors.As(err, &exit) && exit.ExitCode() == 1:
 			return &apply.Refusal{Reason: "cloudflared: " + cloudflaredReason(text, path)}
 		case err != nil:
-			return fmt.Errorf("cloudflared ingress validate could not run: %v: %s", err, truncate(text, 2000))
+			return fmt.Errorf("cloudflared ingress validate could not run: %v: %s", err, textlimit.Truncate(text, 2000))
 		case strings.Contains(strings.ToLower(text), "unused keys"):
 			return &apply.Refusal{Reason: "cloudflared: " + cloudflaredReason(text, path)}
 		}
@@ -162,5 +163,5 @@ func cloudflaredReason(out, path string) string {
 		}
 	}
 	reason = strings.ReplaceAll(reason, path, "config.yml")
-	return truncate(strings.TrimSpace(reason), 2000)
+	return textlimit.Truncate(strings.TrimSpace(reason), 2000)
 }

@@ -330,7 +330,7 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 // dialFake connects and says hello; nil when refused.
 func dialFake(addr, token, tunnel string) *yamux.Session {
 	ys, reply, err := gatewaytest.Connect(addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: tunnel,
-		Token: token, Tunnel: tunnel, BootID: "bench"})
+		Token: token, Tunnel: tunnel})
 	if err != nil {
 		return nil
 	}

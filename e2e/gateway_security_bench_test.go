@@ -128,7 +128,7 @@ func BenchmarkGatewayMemoryStreamFlood(b *testing.B) {
 		token := cp.seed(b)
 		pid := cp.p.cmd.Process.Pid
 		ys, reply, err := gatewaytest.Connect(cp.agentAddr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion,
-			Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel", BootID: "bench"})
+			Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -91,7 +91,7 @@ func (s *sampler) peak() float64 { close(s.stop); return <-s.done }
 func loopback(last byte) *net.TCPAddr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, last)} }
 
 func helloWith(token string) protocol.Hello {
-	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel", BootID: "e2e"}
+	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel"}
 }
 
 // unauthenticatedPeer is one connection of the flood: it never authenticates and tries to make the

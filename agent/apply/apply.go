@@ -49,13 +49,38 @@ const (
 
 // State is the applied configuration, persisted as state.json.
 type State struct {
-	Version   int64           `json:"version"`
-	SHA256    string          `json:"sha256"`
-	AppliedAt time.Time       `json:"applied_at"`
-	Rules     []protocol.Rule `json:"rules"`
+	Version   int64        `json:"version"`
+	SHA256    string       `json:"sha256"`
+	AppliedAt time.Time    `json:"applied_at"`
+	Rules     []StoredRule `json:"rules"`
 	// VerifiedAt is when the unit was last verified running this config (zero: never, or no
 	// unit). If the unit has not started since, it still runs this config whatever the file says.
 	VerifiedAt time.Time `json:"verified_at,omitzero"`
+}
+
+// StoredRule is a managed rule as state.json keeps it: a type of its own, so that the file an
+// agent wrote keeps reading the same when the wire's rule type (ingress.Rule) changes.
+type StoredRule struct {
+	Hostname      string         `json:"hostname"`
+	Path          string         `json:"path,omitempty"`
+	Service       string         `json:"service"`
+	OriginRequest map[string]any `json:"origin_request,omitempty"`
+}
+
+func storedRules(rules []ingress.Rule) []StoredRule {
+	out := make([]StoredRule, len(rules))
+	for i, r := range rules {
+		out[i] = StoredRule{Hostname: r.Hostname, Path: r.Path, Service: r.Service, OriginRequest: r.OriginRequest}
+	}
+	return out
+}
+
+func ingressRules(rules []StoredRule) []ingress.Rule {
+	out := make([]ingress.Rule, len(rules))
+	for i, r := range rules {
+		out[i] = ingress.Rule{Hostname: r.Hostname, Path: r.Path, Service: r.Service, OriginRequest: r.OriginRequest}
+	}
+	return out
 }
 
 // StartTimer is implemented by units that know when they last entered the running state.
@@ -190,6 +215,18 @@ type Snapshot struct {
 	Degraded    bool
 }
 
+// RestartAllowedAt is when MinRestartInterval next allows a restart (the zero time when it does
+// already). Restarts are spaced here only; the agent's main loop reads it to collect the pushes
+// that arrive meanwhile into one apply.
+func (a *Applier) RestartAllowedAt() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastRestart.IsZero() {
+		return time.Time{}
+	}
+	return a.lastRestart.Add(a.MinRestartInterval)
+}
+
 // Snapshot returns the current figures.
 func (a *Applier) Snapshot() Snapshot {
 	a.mu.Lock()
@@ -202,17 +239,11 @@ func (a *Applier) Snapshot() Snapshot {
 	return s
 }
 
-// DiskSHA256 hashes config.yml as it is now ("" if absent or unreadable).
-func (a *Applier) DiskSHA256() string {
-	h, _ := fileHash(a.ConfigPath)
-	return h
-}
-
 // Apply makes version v with the managed rules the config in force, or reports why not.
-func (a *Applier) Apply(ctx context.Context, v int64, rules []protocol.Rule) Result {
+func (a *Applier) Apply(ctx context.Context, v int64, rules []ingress.Rule) Result {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	res := a.apply(ctx, State{Version: v, Rules: rules})
+	res := a.apply(ctx, State{Version: v, Rules: storedRules(rules)})
 	a.last = &res
 	return res
 }
@@ -310,30 +341,22 @@ func (a *Applier) BaseReport() protocol.Base {
 
 // render reads the base file and renders it with rules. The parsed base is returned whenever it
 // parsed, so that a refusal can be attributed to rules.
-func (a *Applier) render(rules []protocol.Rule) ([]byte, string, *ingress.Base, error) {
+func (a *Applier) render(rules []StoredRule) ([]byte, string, *ingress.Base, error) {
 	base, _, err := a.readBase()
 	if err != nil {
 		return nil, "", nil, err
 	}
-	out, err := ingress.Render(base, managedRules(rules))
+	out, err := ingress.Render(base, ingressRules(rules))
 	if err != nil {
 		return nil, "", base, err
 	}
 	return out, hashOf(out), base, nil
 }
 
-func managedRules(rules []protocol.Rule) []ingress.Rule {
-	managed := make([]ingress.Rule, len(rules))
-	for i, r := range rules {
-		managed[i] = ingress.Rule{Hostname: r.Hostname, Service: r.Service, OriginRequest: r.OriginRequest}
-	}
-	return managed
-}
-
 // rejections attributes a built-in validation failure to the managed rules that caused it.
-func rejections(base *ingress.Base, rules []protocol.Rule) []protocol.Rejection {
+func rejections(base *ingress.Base, rules []StoredRule) []protocol.Rejection {
 	var out []protocol.Rejection
-	for _, e := range ingress.Rejections(base, managedRules(rules)) {
+	for _, e := range ingress.Rejections(base, ingressRules(rules)) {
 		if len(out) == protocol.MaxRejections {
 			break
 		}
@@ -347,8 +370,8 @@ func rejections(base *ingress.Base, rules []protocol.Rule) []protocol.Rejection 
 // It costs about log2(n)+1 checker runs, each on a temp file beside config.yml (so relative
 // paths in the config resolve as in the real one). It returns nil when the base alone is
 // refused, or when the checker cannot give verdicts: then no rule is to blame.
-func (a *Applier) blame(ctx context.Context, base *ingress.Base, rules []protocol.Rule, mode os.FileMode) []protocol.Rejection {
-	sorted := managedRules(rules)
+func (a *Applier) blame(ctx context.Context, base *ingress.Base, rules []StoredRule, mode os.FileMode) []protocol.Rejection {
+	sorted := ingressRules(rules)
 	slices.SortFunc(sorted, func(x, y ingress.Rule) int { return strings.Compare(x.Hostname, y.Hostname) })
 	dir, name := filepath.Dir(a.ConfigPath), filepath.Base(a.ConfigPath)
 	// check reports the checker's refusal of base + sorted[:k], or nil when it accepts.
@@ -496,7 +519,7 @@ func (a *Applier) settle(ctx context.Context, start time.Time, p pending, recove
 		a.degraded = true
 		res.Stage = protocol.StageRollback
 		res.Err = fmt.Sprintf("%s: %v; then rollback failed: %v", stage, err, rbErr)
-		res.SHA256 = a.DiskSHA256Locked()
+		res.SHA256, _ = fileHash(a.ConfigPath) // whatever is on disk now
 	} else {
 		a.degraded = false
 		res.Stage = stage
@@ -505,12 +528,6 @@ func (a *Applier) settle(ctx context.Context, start time.Time, p pending, recove
 	}
 	res.Duration, res.At = time.Since(start), time.Now()
 	return res
-}
-
-// DiskSHA256Locked is DiskSHA256 for callers holding a.mu.
-func (a *Applier) DiskSHA256Locked() string {
-	h, _ := fileHash(a.ConfigPath)
-	return h
 }
 
 // restart restarts and verifies the unit, spacing restarts by MinRestartInterval. It returns the

@@ -100,10 +100,10 @@ func mustWrite(t *testing.T, path, content string) {
 	}
 }
 
-func rules(hosts ...string) []protocol.Rule {
-	out := make([]protocol.Rule, len(hosts))
+func rules(hosts ...string) []ingress.Rule {
+	out := make([]ingress.Rule, len(hosts))
 	for i, h := range hosts {
-		out[i] = protocol.Rule{Hostname: h, Service: "http://10.0.0.5:8069"}
+		out[i] = ingress.Rule{Hostname: h, Service: "http://10.0.0.5:8069"}
 	}
 	return out
 }
@@ -179,7 +179,7 @@ func TestRefusedAndFailedAppliesKeepTheLastGoodFile(t *testing.T) {
 	errFailed := errors.New(`restart of cloudflared.service: job result "failed"`)
 	tests := []struct {
 		name         string
-		rules        []protocol.Rule
+		rules        []ingress.Rule
 		restartErr   []error
 		verifyErr    []error
 		check        Checker
@@ -267,11 +267,11 @@ func TestRecoveryFinishesOrDropsAnInterruptedApply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, operatorFile)
 			// Simulate the crash: run the steps up to the pending marker by hand.
-			out, sha, _, err := e.a.render(rules("a.example.com"))
+			out, sha, _, err := e.a.render(storedRules(rules("a.example.com")))
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := pending{State: State{Version: 4, SHA256: sha, Rules: rules("a.example.com")}, PrevSHA256: hashOf([]byte(operatorFile))}
+			p := pending{State: State{Version: 4, SHA256: sha, Rules: storedRules(rules("a.example.com"))}, PrevSHA256: hashOf([]byte(operatorFile))}
 			if err := writeJSONAtomic(e.a.pendingPath(), p); err != nil {
 				t.Fatal(err)
 			}
@@ -312,7 +312,7 @@ func TestRecoveryFinishesOrDropsAnInterruptedApply(t *testing.T) {
 
 func TestRecoveryRollsBackWhenTheRestartFails(t *testing.T) {
 	e := newEnv(t, operatorFile)
-	out, sha, _, _ := e.a.render(rules("a.example.com"))
+	out, sha, _, _ := e.a.render(storedRules(rules("a.example.com")))
 	p := pending{State: State{Version: 4, SHA256: sha}, PrevSHA256: hashOf([]byte(operatorFile))}
 	_ = e.a.saveLastGood(p.PrevSHA256)
 	_ = writeJSONAtomic(e.a.pendingPath(), p)

@@ -22,7 +22,7 @@ import (
 type handler struct{}
 
 func (handler) Hello() protocol.Hello {
-	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: "sja_x", Tunnel: "t", BootID: "b"}
+	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: "sja_x", Tunnel: "t"}
 }
 func (handler) Desired(_ context.Context, d protocol.Desired) protocol.Ack {
 	return protocol.Ack{Nonce: d.Nonce, Version: d.Version, OK: true, AppliedVersion: d.Version}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jeturing/sajet-domains/internal/textlimit"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -12,7 +13,7 @@ import (
 // reachable, since the question is the network path, not the application's health.
 func probe(ctx context.Context, req protocol.ProbeRequest) protocol.ProbeResult {
 	if err := req.Validate(); err != nil {
-		return protocol.ProbeResult{URL: truncate(req.URL, 2048), Error: err.Error()}
+		return protocol.ProbeResult{URL: textlimit.Truncate(req.URL, 2048), Error: err.Error()}
 	}
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -34,11 +35,4 @@ func probe(ctx context.Context, req protocol.ProbeRequest) protocol.ProbeResult 
 	resp.Body.Close()
 	res.OK, res.Status = true, resp.StatusCode
 	return res
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -11,15 +11,9 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
-)
 
-// UnitState is a unit's state as systemd reports it.
-type UnitState struct {
-	ActiveState string    // active, reloading, inactive, failed, activating, deactivating
-	SubState    string    // running, dead, auto-restart, ...
-	NRestarts   int64     // restarts systemd did on its own (Restart=), not the agent's
-	ActiveEnter time.Time // when the unit last entered "active"; zero if never
-}
+	"github.com/jeturing/sajet-domains/shared/protocol"
+)
 
 // Client talks to systemd's manager on the system bus. It is safe for concurrent use, and one
 // long-lived Client serves the agent's whole life: it redials when the bus connection was lost.
@@ -189,12 +183,13 @@ func (c *Client) Restart(ctx context.Context, unit string) error {
 	}
 }
 
-// Unit reads unit's state: ActiveState, SubState and ActiveEnterTimestamp from the Unit
-// interface and, for a service, NRestarts from the Service interface (0 if absent).
-func (c *Client) Unit(ctx context.Context, unit string) (UnitState, error) {
-	var st UnitState
+// Unit reads unit's state: ActiveState, SubState and ActiveEnterTimestamp (as LastRestart) from
+// the Unit interface and, for a service, NRestarts from the Service interface (0 if absent).
+// ReadyConnections is not systemd's to know and stays 0.
+func (c *Client) Unit(ctx context.Context, unit string) (protocol.UnitState, error) {
+	var st protocol.UnitState
 	err := c.call(ctx, func(conn *sdbus.Conn) error {
-		st = UnitState{}
+		st = protocol.UnitState{}
 		props, err := conn.GetUnitPropertiesContext(ctx, unit)
 		if err != nil {
 			return err
@@ -202,7 +197,7 @@ func (c *Client) Unit(ctx context.Context, unit string) (UnitState, error) {
 		st.ActiveState, _ = props["ActiveState"].(string)
 		st.SubState, _ = props["SubState"].(string)
 		if usec, _ := props["ActiveEnterTimestamp"].(uint64); usec > 0 {
-			st.ActiveEnter = time.UnixMicro(int64(usec))
+			st.LastRestart = time.UnixMicro(int64(usec))
 		}
 		sp, err := conn.GetUnitTypePropertiesContext(ctx, unit, "Service")
 		if err != nil {
@@ -217,7 +212,7 @@ func (c *Client) Unit(ctx context.Context, unit string) (UnitState, error) {
 		return nil
 	})
 	if err != nil {
-		return UnitState{}, fmt.Errorf("read state of %s: %w", unit, explain(err, unit))
+		return protocol.UnitState{}, fmt.Errorf("read state of %s: %w", unit, explain(err, unit))
 	}
 	return st, nil
 }
@@ -226,11 +221,11 @@ func (c *Client) Unit(ctx context.Context, unit string) (UnitState, error) {
 // It gives up with an error naming the state when the unit is "failed", or "inactive" after it
 // was seen starting ("inactive" before that is the stop half of a restart, so it keeps waiting),
 // and when ctx ends, with the last state seen.
-func (c *Client) WaitActive(ctx context.Context, unit string) (UnitState, error) {
+func (c *Client) WaitActive(ctx context.Context, unit string) (protocol.UnitState, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var (
-		last     UnitState
+		last     protocol.UnitState
 		lastErr  error
 		starting bool
 	)

@@ -143,8 +143,8 @@ func TestUnit(t *testing.T) {
 	if st.ActiveState != "active" || st.SubState != "running" || st.NRestarts != 3 {
 		t.Errorf("Unit = %+v, want active/running with 3 restarts", st)
 	}
-	if st.ActiveEnter.Before(before.Add(-time.Millisecond)) || st.ActiveEnter.After(time.Now()) {
-		t.Errorf("ActiveEnter = %v, want the time SetState made it active (after %v)", st.ActiveEnter, before)
+	if st.LastRestart.Before(before.Add(-time.Millisecond)) || st.LastRestart.After(time.Now()) {
+		t.Errorf("LastRestart = %v, want the time SetState made it active (after %v)", st.LastRestart, before)
 	}
 
 	b.sd.SetState(unit, "failed", "failed")

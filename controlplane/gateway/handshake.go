@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/textlimit"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -83,11 +84,7 @@ func (s *Server) handshake(ctx context.Context, conn net.Conn, key, remote strin
 		if isTimeout(err) {
 			return nil, &handshakeError{code: "handshake_timeout", err: fmt.Errorf("incomplete hello: %w", err)}
 		}
-		msg := err.Error()
-		if len(msg) > 1000 {
-			msg = msg[:1000]
-		}
-		return refuse(protocol.Error{Code: protocol.CodeBadRequest, Message: msg})
+		return refuse(protocol.Error{Code: protocol.CodeBadRequest, Message: textlimit.Truncate(err.Error(), 1000)})
 	}
 	hello, ok := msg.(protocol.Hello)
 	if !ok {

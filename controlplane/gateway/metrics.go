@@ -12,6 +12,7 @@ import (
 type metrics struct {
 	once            sync.Once
 	push            *prometheus.HistogramVec // push → answer, by result
+	apply           *prometheus.HistogramVec // the agent's own apply time, by whether it restarted cloudflared
 	handshakes      *prometheus.CounterVec   // refused handshakes, by error code
 	statuses        prometheus.Counter
 	unknownLookups  prometheus.Counter     // database lookups of tokens not in the valid set
@@ -30,6 +31,11 @@ func (m *metrics) init() {
 			// tens of seconds with cloudflared's grace period.
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}, []string{"result"})
+		m.apply = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sajet_gateway_agent_apply_duration_seconds",
+			Help:    "How long agents took to apply a pushed version, as they report it in their answer, by whether they restarted cloudflared (true, false). Only versions the agent applied (not stale or duplicate pushes).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"restarted"})
 		m.handshakes = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sajet_gateway_refused_handshakes_total",
 			Help: "Agent connections refused before or during the handshake, by reason: the protocol error code answered " +
@@ -105,6 +111,6 @@ func (s *Server) Collectors() []prometheus.Collector {
 		}
 		return float64(n)
 	})
-	return []prometheus.Collector{s.metrics.push, s.metrics.handshakes, s.metrics.statuses, s.metrics.unknownLookups,
+	return []prometheus.Collector{s.metrics.push, s.metrics.apply, s.metrics.handshakes, s.metrics.statuses, s.metrics.unknownLookups,
 		s.metrics.streams, s.metrics.reportsDropped, s.metrics.reportsDelayed, s.metrics.sessionsRevoked, sessions, pending, streams}
 }

@@ -48,7 +48,7 @@ func captureLog(t *testing.T, srv *gateway.Server) *syncBuffer {
 }
 
 func (g *gw) hello(token string) protocol.Hello {
-	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}
+	return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel"}
 }
 
 func metricAtLeast(t *testing.T, srv *gateway.Server, series string, want float64) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -435,10 +436,14 @@ func (s *Server) push(ctx context.Context, sess *session) error {
 	} else {
 		s.metrics.observePush("nack", time.Since(sent))
 	}
-	if ack.OK {
-		sess.applied = ack.Version
-	} else {
+	// The agent says which version is in force after this push: the pushed one, the previous
+	// one on a NACK, or a newer one when the push was stale.
+	sess.applied = ack.AppliedVersion
+	if !ack.OK {
 		sess.nacked = ack.Version
+	}
+	if ack.DurationMS > 0 || ack.Restarted {
+		s.metrics.apply.WithLabelValues(strconv.FormatBool(ack.Restarted)).Observe(float64(ack.DurationMS) / 1000)
 	}
 	rec := store.AgentAck{Version: ack.Version, OK: ack.OK, Stage: ack.Stage, Error: ack.Error, SHA256: ack.SHA256}
 	for _, r := range ack.Rejected {

@@ -93,7 +93,7 @@ func TestGatewayPushesChangesAndRecordsAcks(t *testing.T) {
 	d1 := g.insert(t, "www.impulse-max.com", "impulse-max") // version 1 exists before the agent connects
 
 	agent, reply := gatewaytest.Dial(t, g.addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105",
-		Token: g.token, Tunnel: "tcs-sajet-tunnel", Build: "test", BootID: "b1"})
+		Token: g.token, Tunnel: "tcs-sajet-tunnel", Build: "test"})
 	if _, isWelcome := reply.(protocol.Welcome); !isWelcome {
 		t.Fatalf("hello answered with %#v", reply)
 	}
@@ -172,9 +172,9 @@ func TestGatewayRefusesBadHellos(t *testing.T) {
 		hello protocol.Hello
 		code  string
 	}{
-		{"an unknown token is unauthorized", protocol.Hello{ProtocolVersion: v, Agent: "x", Token: unknown, Tunnel: "tcs-sajet-tunnel", BootID: "b"}, protocol.CodeUnauthorized},
-		{"another tunnel's name is refused", protocol.Hello{ProtocolVersion: v, Agent: "x", Token: g.token, Tunnel: "other", BootID: "b"}, protocol.CodeUnknownTunnel},
-		{"an old protocol is told to upgrade", protocol.Hello{ProtocolVersion: 2, Agent: "x", Token: g.token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}, protocol.CodeUnsupportedVersion},
+		{"an unknown token is unauthorized", protocol.Hello{ProtocolVersion: v, Agent: "x", Token: unknown, Tunnel: "tcs-sajet-tunnel"}, protocol.CodeUnauthorized},
+		{"another tunnel's name is refused", protocol.Hello{ProtocolVersion: v, Agent: "x", Token: g.token, Tunnel: "other"}, protocol.CodeUnknownTunnel},
+		{"an old protocol is told to upgrade", protocol.Hello{ProtocolVersion: 2, Agent: "x", Token: g.token, Tunnel: "tcs-sajet-tunnel"}, protocol.CodeUnsupportedVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestGatewayRateLimitsUnknownTokensOnly(t *testing.T) {
 	g := startGateway(t) // 4 failures allowed per minute
 	lookups := func() float64 { return gather(t, g.srv)["sajet_gateway_unknown_token_lookups_total"] }
 	hello := func(token string) protocol.Hello {
-		return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel", BootID: "b"}
+		return protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel"}
 	}
 	code := func(reply protocol.Message) string {
 		if e, ok := reply.(protocol.Error); ok {
@@ -261,7 +261,7 @@ func TestGatewayLooksUpUnknownTokensUntilBlocked(t *testing.T) {
 	for i := range 6 {
 		unknown := newToken()
 		_, reply := gatewaytest.Dial(t, g.addr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "x", Token: unknown,
-			Tunnel: "tcs-sajet-tunnel", BootID: "b"})
+			Tunnel: "tcs-sajet-tunnel"})
 		want := protocol.CodeUnauthorized
 		if i >= 4 {
 			want = protocol.CodeRateLimited

@@ -5,13 +5,17 @@ import (
 	"fmt"
 )
 
-// Rule is one entry of cloudflared's ingress list (facts §1: hostname, path,
-// service, originRequest). Field order here is the order Render writes them.
+// Rule is one entry of cloudflared's ingress list (docs/CLOUDFLARE.md §1:
+// hostname, path, service, originRequest). Field order here is the order
+// Render writes them. It is also the rule of the agent protocol's Desired
+// (protocol.Rule is this type), with the JSON names the wire uses; the agent
+// keeps its own representation on disk, so its state file does not change
+// when the wire does.
 type Rule struct {
-	Hostname      string         `yaml:"hostname,omitempty"`
-	Path          string         `yaml:"path,omitempty"`
-	Service       string         `yaml:"service"`
-	OriginRequest map[string]any `yaml:"originRequest,omitempty"`
+	Hostname      string         `yaml:"hostname,omitempty" json:"hostname"`
+	Path          string         `yaml:"path,omitempty" json:"path,omitempty"`
+	Service       string         `yaml:"service" json:"service"`
+	OriginRequest map[string]any `yaml:"originRequest,omitempty" json:"origin_request,omitempty"`
 }
 
 // IsCatchAll reports whether r matches every request, by cloudflared's

@@ -278,8 +278,8 @@ func TestFrameLimitsFitTheLargestValidMessage(t *testing.T) {
 	t.Parallel()
 	worst := func(n int) string { return strings.Repeat("<", n) }
 	hello := Hello{ProtocolVersion: ProtocolVersion, Agent: worst(MaxNameLen), Token: worst(MaxTokenLen),
-		Tunnel: worst(MaxNameLen), Build: worst(MaxNameLen), BootID: worst(MaxNameLen),
-		Applied: AppliedState{Version: 1 << 62, SHA256: testSHA}, DiskSHA256: testSHA}
+		Tunnel: worst(MaxNameLen), Build: worst(MaxNameLen),
+		Applied: AppliedState{Version: 1 << 62, SHA256: testSHA}}
 	errMsg := Error{Code: worst(MaxStateLen), Message: worst(MaxErrorLen)}
 	welcome := Welcome{ProtocolVersion: ProtocolVersion, SessionEpoch: 1 << 62, ServerTime: testTime}
 	status := Status{SentAt: testTime, UptimeS: 1 << 62, Applied: AppliedState{Version: 1 << 62, SHA256: testSHA},

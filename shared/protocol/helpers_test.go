@@ -38,7 +38,7 @@ func realisticRules(n int) []Rule {
 func sampleMessages() []Message {
 	return []Message{
 		Hello{ProtocolVersion: ProtocolVersion, Agent: "edge-1", Token: "tok_secret", Tunnel: "sajet-main",
-			Build: "v1.2.3", BootID: "3f0c1d", Applied: AppliedState{Version: 41, SHA256: testSHA}, DiskSHA256: testSHA},
+			Build: "v1.2.3", Applied: AppliedState{Version: 41, SHA256: testSHA}},
 		Welcome{ProtocolVersion: ProtocolVersion, SessionEpoch: 7, ServerTime: testTime},
 		Error{Code: CodeUnauthorized, Message: "token not recognised"},
 		Desired{Version: 42, Nonce: "0123456789abcdef0123456789abcdef", IssuedAt: testTime, Rules: realisticRules(3)},

@@ -1,6 +1,10 @@
 package protocol
 
-import "time"
+import (
+	"time"
+
+	"github.com/jeturing/sajet-domains/shared/ingress"
+)
 
 // Message types, the "type" of an Envelope.
 const (
@@ -42,18 +46,12 @@ type AppliedState struct {
 // Hello is the first message on the first stream, agent → control plane. The
 // control plane answers with Welcome, or Error and closes the session.
 type Hello struct {
-	ProtocolVersion int    `json:"protocol_version"`
-	Agent           string `json:"agent"`
-	Token           string `json:"token"`
-	Tunnel          string `json:"tunnel"`
-	Build           string `json:"build"`
-	// BootID distinguishes agent process restarts (a fresh random ID per
-	// process start), so the control plane can tell a reconnect from a restart.
-	BootID  string       `json:"boot_id"`
-	Applied AppliedState `json:"applied"`
-	// DiskSHA256 is the hash of the config file actually on disk; it differs
-	// from Applied.SHA256 when the file drifted or an apply was interrupted.
-	DiskSHA256 string `json:"disk_sha256"`
+	ProtocolVersion int          `json:"protocol_version"`
+	Agent           string       `json:"agent"`
+	Token           string       `json:"token"`
+	Tunnel          string       `json:"tunnel"`
+	Build           string       `json:"build"`
+	Applied         AppliedState `json:"applied"`
 }
 
 // Welcome accepts a Hello. SessionEpoch increases with every accepted session
@@ -65,13 +63,10 @@ type Welcome struct {
 	ServerTime      time.Time `json:"server_time"`
 }
 
-// Rule is one managed ingress rule. OriginRequest is cloudflared's
-// originRequest block, passed through untouched.
-type Rule struct {
-	Hostname      string         `json:"hostname"`
-	Service       string         `json:"service"`
-	OriginRequest map[string]any `json:"origin_request,omitempty"`
-}
+// Rule is one managed ingress rule: the ingress model's own type, so what the
+// control plane sends is what the agent renders, with no copy in between.
+// OriginRequest is cloudflared's originRequest block, passed through untouched.
+type Rule = ingress.Rule
 
 // Desired is the complete managed rule set of a tunnel (state of the world:
 // a rule absent here is removed). Version increases per tunnel; Nonce is
@@ -158,13 +153,16 @@ type ApplyResult struct {
 	At      time.Time `json:"at"`
 }
 
-// UnitState is the cloudflared unit as the agent last saw it.
+// UnitState is the cloudflared unit as the agent last saw it: the one type for the unit's state,
+// read from systemd (agent/systemd), shown on the agent's /status and reported here.
 type UnitState struct {
-	ActiveState      string    `json:"active_state"` // systemd ActiveState, e.g. "active"
-	SubState         string    `json:"sub_state"`    // systemd SubState, e.g. "running"
-	NRestarts        int64     `json:"n_restarts"`
-	ReadyConnections int       `json:"ready_connections"` // from cloudflared /ready
-	LastRestart      time.Time `json:"last_restart,omitzero"`
+	ActiveState      string `json:"active_state"`      // systemd ActiveState, e.g. "active"
+	SubState         string `json:"sub_state"`         // systemd SubState, e.g. "running"
+	NRestarts        int64  `json:"n_restarts"`        // restarts systemd did on its own (Restart=)
+	ReadyConnections int    `json:"ready_connections"` // from cloudflared /ready
+	// LastRestart is when the unit last entered "active" (systemd's ActiveEnterTimestamp),
+	// whoever restarted it.
+	LastRestart time.Time `json:"last_restart,omitzero"`
 }
 
 // Status is the agent's periodic report (agent → control plane), the subset

@@ -111,9 +111,7 @@ func (h Hello) Validate() error {
 		checkLen("token", h.Token, MaxTokenLen, true),
 		checkLen("tunnel", h.Tunnel, MaxNameLen, true),
 		checkLen("build", h.Build, MaxNameLen, false),
-		checkLen("boot_id", h.BootID, MaxNameLen, false),
 		h.Applied.validate("applied"),
-		checkSHA256("disk_sha256", h.DiskSHA256),
 	)
 }
 
@@ -162,16 +160,17 @@ func (d Desired) Validate() error {
 	for i, r := range d.Rules {
 		// The field path is formatted only for a failing rule: Sprintf per
 		// rule was measurable on a 10,000-rule push.
-		if r.Hostname == "" || len(r.Hostname) > MaxHostnameLen || r.Service == "" || len(r.Service) > MaxServiceLen {
-			return r.validate(fmt.Sprintf("rules[%d]", i))
+		if r.Hostname == "" || len(r.Hostname) > MaxHostnameLen || r.Service == "" || len(r.Service) > MaxServiceLen || len(r.Path) > MaxServiceLen {
+			return validateRule(fmt.Sprintf("rules[%d]", i), r)
 		}
 	}
 	return nil
 }
 
-func (r Rule) validate(field string) error {
+func validateRule(field string, r Rule) error {
 	return errors.Join(
 		checkLen(field+".hostname", r.Hostname, MaxHostnameLen, true),
+		checkLen(field+".path", r.Path, MaxServiceLen, false),
 		checkLen(field+".service", r.Service, MaxServiceLen, true),
 	)
 }

@@ -60,7 +60,7 @@ func TestAgentReceivesDesiredIngressFromTheBinary(t *testing.T) {
 	}
 
 	agent, reply := gatewaytest.Dial(t, agentAddr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion, Agent: "pct-105",
-		Token: created.Token, Tunnel: "tcs-sajet-tunnel", BootID: "b1"})
+		Token: created.Token, Tunnel: "tcs-sajet-tunnel"})
 	if _, ok := reply.(protocol.Welcome); !ok {
 		t.Fatalf("hello answered with %#v", reply)
 	}
