@@ -243,7 +243,7 @@ func (a *Applier) Snapshot() Snapshot {
 func (a *Applier) Apply(ctx context.Context, v int64, rules []ingress.Rule) Result {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	res := a.apply(ctx, State{Version: v, Rules: storedRules(rules)})
+	res := a.apply(ctx, State{Version: v, Rules: storedRules(rules)}, true)
 	a.last = &res
 	return res
 }
@@ -280,7 +280,7 @@ func (a *Applier) Reconcile(ctx context.Context) (res Result, changed bool) {
 		a.last = &res
 		return res, true
 	}
-	res = a.apply(ctx, a.state)
+	res = a.apply(ctx, a.state, false) // the drift was counted above
 	a.last = &res
 	return res, true
 }
@@ -428,11 +428,20 @@ func fail(start time.Time, v int64, stage string, err error, sha string) Result 
 }
 
 // apply runs the pipeline for want (its Version and Rules); a.mu is held.
-func (a *Applier) apply(ctx context.Context, want State) Result {
+// countDrift: a file on disk that is not the applied one counts as drift (a push found it; a
+// reconcile counts it itself).
+func (a *Applier) apply(ctx context.Context, want State, countDrift bool) Result {
 	start := time.Now()
 	prevSHA, err := fileHash(a.ConfigPath)
 	if err != nil {
 		return fail(start, want.Version, protocol.StageWrite, fmt.Errorf("read %s: %w", a.ConfigPath, err), a.state.SHA256)
+	}
+	if countDrift && a.state.SHA256 != "" && prevSHA != a.state.SHA256 {
+		// Edited behind the agent's back since our last apply; this apply replaces it, and
+		// the edit is counted as drift as a rescan would have counted it.
+		a.drift++
+		a.logger().Warn("config.yml changed behind the agent's back; replacing it", "path", a.ConfigPath,
+			"expected_sha256", a.state.SHA256, "found_sha256", prevSHA)
 	}
 	// 1. Render (the built-in validation is part of it: Render never returns a file cloudflared
 	// would refuse).

@@ -126,3 +126,27 @@ func strayTemps(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// A push that finds config.yml edited behind the agent's back replaces it and counts the edit as
+// drift, as a rescan would have; a reconcile does not count the same edit twice.
+func TestAPushOverAHandEditCountsDrift(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, operatorFile)
+	if res := e.a.Apply(context.Background(), 1, rules("a.example.com")); !res.OK {
+		t.Fatal(res.Err)
+	}
+	mustWrite(t, e.a.ConfigPath, e.config(t)+"# an operator was here\n")
+	if res := e.a.Apply(context.Background(), 2, rules("a.example.com", "b.example.com")); !res.OK {
+		t.Fatal(res.Err)
+	}
+	if d := e.a.Snapshot().Drift; d != 1 {
+		t.Fatalf("drift after a push over a hand edit: %d, want 1", d)
+	}
+	mustWrite(t, e.a.ConfigPath, e.config(t)+"# and again\n")
+	if _, changed := e.a.Reconcile(context.Background()); !changed {
+		t.Fatal("the reconcile did not restore the file")
+	}
+	if d := e.a.Snapshot().Drift; d != 2 {
+		t.Fatalf("drift after a reconcile of a second edit: %d, want 2", d)
+	}
+}

@@ -136,8 +136,9 @@ func (s *Server) storeBase(ctx context.Context, sess *session, b protocol.Base) 
 	if err != nil {
 		sess.log.warn(s.logger(), "base_store", "store agent base report", "agent", sess.agent.Name, "err", err)
 	} else if changed {
-		// RecordAgentBase gave the tunnel a new version (its NOTIFY reaches every session), so a
-		// version refused because of the old base is never waited on.
+		// When the new base changes which domains are left out (or refusals are offered
+		// again), RecordAgentBase gave the tunnel a new version; its NOTIFY reaches every
+		// session, so a version refused because of the old base is never waited on.
 		s.logger().Info("agent reported a new base file", "agent", sess.agent.Name, "sha256", b.SHA256,
 			"hostnames", len(b.Hostnames))
 	}

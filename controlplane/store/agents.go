@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -350,39 +351,51 @@ func (s *Store) recordNack(ctx context.Context, tx pgx.Tx, agentID int64, a Agen
 }
 
 // RecordAgentBase stores the base file an agent reported. When its hash changed, rules an agent
-// refused on the tunnel are offered again (the operator may have fixed the collision) and the
-// tunnel gets a new version, since which hostnames collide may have changed too.
+// refused on the tunnel are offered again (the operator may have fixed the collision), and when
+// that or the new hostnames change which domains are left out, the tunnel gets a new version.
 func (s *Store) RecordAgentBase(ctx context.Context, agentID int64, sha string, hostnames []string) (changed bool, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var tunnelID int64
 		var name string
-		err := tx.QueryRow(ctx, `UPDATE agents SET base_sha256 = $2, base_hostnames = $3
-			WHERE id = $1 AND base_sha256 IS DISTINCT FROM $2 RETURNING tunnel_id, name`, agentID, sha, hostnames).Scan(&tunnelID, &name)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
+		var old *string
+		err := tx.QueryRow(ctx, `SELECT tunnel_id, name, base_sha256 FROM agents WHERE id = $1 FOR UPDATE`, agentID).
+			Scan(&tunnelID, &name, &old)
 		if err != nil {
 			return fmt.Errorf("record base of agent %d: %w", agentID, err)
 		}
+		if old != nil && *old == sha {
+			return nil
+		}
 		changed = true
-		// Which domains were left out under the old base (and refusals, which a base edit may
-		// have cured): those that come back get the new version as the one that must be
-		// applied before they count as routed again.
+		// Which domains were left out under the old base: those that come back get the new
+		// version as the one that must be applied before they count as routed again.
 		before, err := excludedDomains(ctx, tx, tunnelID)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE custom_domains d SET ingress_rejected_at = NULL, ingress_rejected_kind = NULL,
+		if _, err := tx.Exec(ctx, `UPDATE agents SET base_sha256 = $2, base_hostnames = $3 WHERE id = $1`,
+			agentID, sha, hostnames); err != nil {
+			return fmt.Errorf("record base of agent %d: %w", agentID, err)
+		}
+		// Refusals, which a base edit may have cured, are offered again.
+		tag, err := tx.Exec(ctx, `UPDATE custom_domains d SET ingress_rejected_at = NULL, ingress_rejected_kind = NULL,
 				ingress_rejected_reason = NULL, updated_at = now()
 			FROM tenant_deployments td
-			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.ingress_rejected_at IS NOT NULL`, tunnelID); err != nil {
+			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.ingress_rejected_at IS NOT NULL`, tunnelID)
+		if err != nil {
 			return fmt.Errorf("offer refused rules again: %w", err)
 		}
-		version, err := bumpTunnelVersion(ctx, tx, tunnelID)
+		after, err := excludedDomains(ctx, tx, tunnelID)
 		if err != nil {
 			return err
 		}
-		after, err := excludedDomains(ctx, tx, tunnelID)
+		if err := audit(ctx, tx, "agent:"+name, "agent.base", "agent", agentID, map[string]any{"sha256": sha, "hostnames": len(hostnames)}); err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 && slices.Equal(before, after) {
+			return nil // the same rules go to the tunnel: no new version, no push
+		}
+		version, err := bumpTunnelVersion(ctx, tx, tunnelID)
 		if err != nil {
 			return err
 		}
@@ -391,7 +404,7 @@ func (s *Store) RecordAgentBase(ctx context.Context, agentID int64, sha string, 
 			WHERE id = ANY($1) OR id = ANY($3)`, before, version, after); err != nil {
 			return fmt.Errorf("reconsider left-out domains: %w", err)
 		}
-		return audit(ctx, tx, "agent:"+name, "agent.base", "agent", agentID, map[string]any{"sha256": sha, "hostnames": len(hostnames)})
+		return nil
 	})
 	return changed, err
 }
