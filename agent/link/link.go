@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/jeturing/sajet-domains/internal/backoff"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -120,7 +120,7 @@ func (l *Link) update(f func(*State)) {
 
 // Run connects and reconnects until ctx ends.
 func (l *Link) Run(ctx context.Context) {
-	backoff := l.cfg.MinBackoff
+	retry := backoff.New(l.cfg.MinBackoff, l.cfg.MaxBackoff)
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		start := time.Now()
 		err := l.session(ctx)
@@ -136,24 +136,20 @@ func (l *Link) Run(ctx context.Context) {
 		})
 		// A session that lived a while resets the backoff: the next failure is a new incident.
 		if time.Since(start) > l.cfg.MaxBackoff {
-			backoff = l.cfg.MinBackoff
+			retry.Reset()
 		}
 		var perr *protocol.Error
 		if errors.As(err, &perr) && !perr.Retryable() {
 			// An operator must act (token, tunnel, upgrade): retry at the cap, not in a loop.
-			backoff = l.cfg.MaxBackoff
+			retry.Max()
 			l.cfg.Logger.Error("control plane refused the agent", "code", perr.Code, "err", perr.Message)
 		} else {
-			l.cfg.Logger.Warn("control plane connection lost; redialling", "in", backoff.Round(time.Millisecond), "err", err)
+			l.cfg.Logger.Warn("control plane connection lost; redialling", "in", retry.Peek(), "err", err)
 		}
-		// ±20% jitter spreads a fleet's reconnects after a control-plane restart.
-		wait := time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
-		select {
-		case <-ctx.Done():
+		// The jitter spreads a fleet's reconnects after a control-plane restart.
+		if !backoff.Sleep(ctx, retry.Next()) {
 			return
-		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, l.cfg.MaxBackoff)
 	}
 }
 

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/backoff"
 )
 
 // DefaultTokenReload is how often FollowTokens reloads every valid token (notifications can be
@@ -39,7 +39,7 @@ func (s *Server) FollowTokens(ctx context.Context, cc *pgx.ConnConfig, reload ti
 	}
 	a := s.auth
 	go a.barriers.run(ctx, a)
-	backoff := 200 * time.Millisecond
+	retry := backoff.New(200*time.Millisecond, 10*time.Second)
 	for {
 		start := time.Now()
 		err := a.session(ctx, cc, reload)
@@ -48,16 +48,13 @@ func (s *Server) FollowTokens(ctx context.Context, cc *pgx.ConnConfig, reload ti
 			return
 		}
 		if time.Since(start) > time.Minute {
-			backoff = 200 * time.Millisecond
+			retry.Reset()
 		}
 		a.logger.Warn("api token listener lost its connection; until it is back, tokens are confirmed by lookups every "+a.cacheTTL.String(),
-			"err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+			"err", err, "retry_in", retry.Peek())
+		if !backoff.Sleep(ctx, retry.Next()) {
 			return
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2)+1))):
 		}
-		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/netutil"
@@ -26,6 +25,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/sdnotify"
 	"github.com/jeturing/sajet-domains/migrations"
 )
 
@@ -257,24 +257,10 @@ func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, reg 
 // while the process runs. Outside systemd both are no-ops. The watchdog deliberately ignores the
 // database: restarting the control plane does not fix a database outage, and /readyz reports it.
 func notifySystemd(ctx context.Context, logger *slog.Logger) {
-	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-		logger.Warn("sd_notify READY", "err", err)
-	}
-	interval, err := daemon.SdWatchdogEnabled(false)
-	if err != nil || interval == 0 {
-		return
-	}
+	sdnotify.Ready(logger)
 	go func() {
-		t := time.NewTicker(interval / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
-				return
-			case <-t.C:
-				_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
-			}
-		}
+		sdnotify.Watchdog(ctx, nil, logger) // returns at once without a watchdog
+		<-ctx.Done()
+		sdnotify.Stopping()
 	}()
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/backoff"
 )
 
 // Changes receives what the Listener learns. Tunnel is called with one tunnel id whose desired
@@ -46,19 +46,20 @@ func (l *Listener) Run(ctx context.Context, changes Changes) error {
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	backoff := 200 * time.Millisecond
+	retry := backoff.New(200*time.Millisecond, 10*time.Second)
 	for {
+		start := time.Now()
 		err := l.session(ctx, changes, interval)
 		if ctx.Err() != nil {
 			return nil
 		}
-		logger.Warn("listener connection lost; reconnecting", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2)+1))):
+		if time.Since(start) > time.Minute {
+			retry.Reset()
 		}
-		backoff = min(backoff*2, 10*time.Second)
+		logger.Warn("listener connection lost; reconnecting", "err", err, "in", retry.Peek())
+		if !backoff.Sleep(ctx, retry.Next()) {
+			return nil
+		}
 	}
 }
 

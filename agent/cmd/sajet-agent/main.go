@@ -20,12 +20,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/daemon"
-
 	"github.com/jeturing/sajet-domains/agent"
 	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/agent/health"
 	"github.com/jeturing/sajet-domains/internal/envflag"
+	"github.com/jeturing/sajet-domains/internal/sdnotify"
 	"github.com/jeturing/sajet-domains/shared/ingress"
 )
 
@@ -110,38 +109,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	// READY=1 once recovery is done and the health endpoint answers; the control-plane link
 	// comes up in the background (an unreachable control plane must not fail the unit).
-	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-		logger.Warn("sd_notify READY", "err", err)
-	}
-	go watchdog(ctx, a, logger)
+	sdnotify.Ready(logger)
+	// The watchdog is fed only while the main loop turns, so a stuck loop gets the agent restarted.
+	go sdnotify.Watchdog(ctx, a.Live, logger)
 	logger.Info("agent started", "version", version, "agent", cfg.Name, "tunnel", cfg.Tunnel,
 		"control_plane", cfg.ControlPlane, "config", cfg.ConfigPath, "applied_version", a.Report().Config.AppliedVersion)
 	err = a.Run(ctx)
-	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	sdnotify.Stopping()
 	return err
-}
-
-// watchdog pings systemd's watchdog at half its interval while the main loop is alive, so a
-// stuck loop gets the agent restarted.
-func watchdog(ctx context.Context, a *agent.Agent, logger *slog.Logger) {
-	interval, err := daemon.SdWatchdogEnabled(false)
-	if err != nil || interval == 0 {
-		return
-	}
-	t := time.NewTicker(interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := a.Live(); err != nil {
-				logger.Error("withholding the watchdog ping", "err", err)
-				continue
-			}
-			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
-		}
-	}
 }
 
 // checkConfig is --check: what ops run after editing agent.yml or base.yml, before restarting.
