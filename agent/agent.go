@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,7 +72,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, bootID: newBootID(), started: time.Now(),
+	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, bootID: rand.Text(), started: time.Now(),
 		requests: make(chan request, 64)}
 	a.applies.Store(&applyStats{})
 	a.applier = &apply.Applier{
@@ -114,12 +113,6 @@ func tlsConfig(cfg *config.Config) (c *tls.Config, err error) {
 		return link.TLSConfig(cfg.ServerNameOrHost(), roots, nil), nil
 	}
 	return link.TLSConfig(cfg.ServerNameOrHost(), nil, pin), nil
-}
-
-func newBootID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // Run runs the agent until ctx ends.

@@ -2,9 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/authlimit"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/secret"
 )
 
 // Roles of API tokens.
@@ -55,29 +53,13 @@ func principalFrom(ctx context.Context) Principal {
 const tokenPrefix = "sjt_"
 
 // NewToken returns a new secret bearer token and the hash to store.
-func NewToken() (token string, hash []byte) { return newSecret(tokenPrefix) }
+func NewToken() (token string, hash []byte) { return secret.Token(tokenPrefix) }
 
 // agentTokenPrefix marks agent tokens, which authenticate on the agent port, not the REST API.
 const agentTokenPrefix = "sja_"
 
 // NewAgentToken returns a new agent token and the hash to store.
-func NewAgentToken() (token string, hash []byte) { return newSecret(agentTokenPrefix) }
-
-func newSecret(prefix string) (string, []byte) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
-	token := prefix + base64.RawURLEncoding.EncodeToString(b)
-	return token, HashToken(token)
-}
-
-// HashToken is the SHA-256 stored for a token. Tokens carry 256 bits of randomness, so a plain
-// hash (no salt, no slow KDF) cannot be brute-forced and keeps lookups a single index probe.
-func HashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+func NewAgentToken() (token string, hash []byte) { return secret.Token(agentTokenPrefix) }
 
 // authenticator checks bearer tokens.
 //
@@ -182,21 +164,8 @@ func newAuthenticator(st *store.Store, ttl time.Duration, limiter *authlimit.Lim
 	return a
 }
 
-// tokenLength is the length of every token NewToken makes: the prefix and 32 bytes in base64url.
-var tokenLength = len(tokenPrefix) + base64.RawURLEncoding.EncodedLen(32)
-
 // wellFormed reports whether token could be one NewToken made.
-func wellFormed(token string) bool {
-	if len(token) != tokenLength || !strings.HasPrefix(token, tokenPrefix) {
-		return false
-	}
-	for _, c := range []byte(token[len(tokenPrefix):]) {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func wellFormed(token string) bool { return secret.WellFormed(token, tokenPrefix) }
 
 // authenticate returns the principal for an Authorization header value from the client whose
 // limiter key is addr.
@@ -211,7 +180,7 @@ func (a *authenticator) authenticate(ctx context.Context, header, addr string) (
 		a.metrics.refused("malformed")
 		return Principal{}, errBadToken
 	}
-	key := sha256.Sum256([]byte(token))
+	key := secret.Sum(token)
 	now := time.Now()
 	if p, known, trusted := a.known(key, now); known {
 		if trusted {

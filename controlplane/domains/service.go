@@ -2,8 +2,6 @@ package domains
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/secret"
 	"github.com/jeturing/sajet-domains/shared/hostname"
 	"github.com/jeturing/sajet-domains/shared/ingress"
 )
@@ -205,7 +204,7 @@ func (s *Service) takenError(ctx context.Context, customerID int64, name string,
 		return &Error{Kind: Conflict, Code: "domain_taken",
 			Message: fmt.Sprintf("%s is registered and proven by another account; contact support if you own it", name)}
 	}
-	token, err := s.store.SaveClaim(ctx, customerID, name, "jeturing-claim-"+randomHex(16))
+	token, err := s.store.SaveClaim(ctx, customerID, name, "jeturing-claim-"+secret.Hex(16))
 	if err != nil {
 		return err
 	}
@@ -269,15 +268,7 @@ func (s *Service) UpdateRouting(ctx context.Context, actor string, d store.Domai
 }
 
 // NewToken returns a fresh verification token.
-func NewToken() string { return "jeturing-verify-" + randomHex(16) }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux ≥ 3.17
-	}
-	return hex.EncodeToString(b)
-}
+func NewToken() string { return "jeturing-verify-" + secret.Hex(16) }
 
 // TXTName is where the verification token for name is published.
 func TXTName(name string) string {

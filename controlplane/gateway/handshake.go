@@ -3,42 +3,25 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/secret"
 	"github.com/jeturing/sajet-domains/internal/textlimit"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
-// agentTokenPrefix and agentTokenLen describe the tokens POST /api/agents issues (api.NewAgentToken):
-// "sja_" and 32 random bytes in unpadded base64url.
-const (
-	agentTokenPrefix = "sja_"
-	agentTokenLen    = len(agentTokenPrefix) + 43
-)
+// agentTokenPrefix marks the tokens POST /api/agents issues (api.NewAgentToken, secret.Token).
+const agentTokenPrefix = "sja_"
 
 // WellFormedToken reports whether token has the shape of an agent token. Anything else is refused
 // without a database lookup.
-func WellFormedToken(token string) bool {
-	if len(token) != agentTokenLen || !strings.HasPrefix(token, agentTokenPrefix) {
-		return false
-	}
-	for _, c := range []byte(token[len(agentTokenPrefix):]) {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
-}
+func WellFormedToken(token string) bool { return secret.WellFormed(token, agentTokenPrefix) }
 
 // handshakeError is a refused handshake: the code for metrics and whether the peer was answered
 // (then the connection lingers briefly so the answer is read before the close).
@@ -104,7 +87,7 @@ func (s *Server) handshake(ctx context.Context, conn net.Conn, key, remote strin
 		s.failures().Fail(key, now)
 		return refuse(protocol.Error{Code: protocol.CodeUnauthorized, Message: "malformed agent token (want sja_ and 43 characters, from POST /api/agents)"})
 	}
-	sum := sha256.Sum256([]byte(hello.Token))
+	sum := secret.Sum(hello.Token)
 	known := s.tokens.has(sum)
 	if !known {
 		if wait := s.failures().Blocked(key, now); wait > 0 {

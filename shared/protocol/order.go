@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 )
 
 // Decision is what the agent does with a Desired, given the version it has
@@ -56,11 +55,7 @@ func Classify(applied int64, d Desired) Decision {
 	}
 }
 
-// NewNonce returns 16 random bytes from crypto/rand as 32 hex digits. A nonce
-// pairs one push with its ack; it only needs to be unguessable enough that a
-// stale ack never matches a new push.
-func NewNonce() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails since Go 1.24 (it crashes the program instead)
-	return hex.EncodeToString(b[:])
-}
+// NewNonce returns 128 random bits as text (crypto/rand.Text). A nonce pairs
+// one push with its ack; it only needs to be unguessable enough that a stale
+// ack never matches a new push.
+func NewNonce() string { return rand.Text() }

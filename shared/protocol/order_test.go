@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -44,13 +45,13 @@ func TestDecisionStrings(t *testing.T) {
 	}
 }
 
-func TestNewNonceIsThirtyTwoHexDigitsAndUnique(t *testing.T) {
+func TestNewNonceIsRandomTextAndUnique(t *testing.T) {
 	t.Parallel()
 	seen := make(map[string]bool)
 	for range 1000 {
 		n := NewNonce()
-		if err := checkSHA256("nonce", n+n); err != nil || len(n) != 32 {
-			t.Fatalf("nonce %q is not 32 lowercase hex digits", n)
+		if len(n) != 26 || strings.Trim(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" {
+			t.Fatalf("nonce %q is not 26 base32 characters (128 bits)", n)
 		}
 		if seen[n] {
 			t.Fatalf("nonce %q repeated", n)
