@@ -91,3 +91,8 @@ func audit(ctx context.Context, tx pgx.Tx, actor, action, entity string, entityI
 	}
 	return nil
 }
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}

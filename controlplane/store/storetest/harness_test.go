@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jeturing/sajet-domains/controlplane/pgcluster"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 // On a shared server, databases whose owner lock nobody holds (their process died before its
@@ -144,7 +145,7 @@ func TestNoServerOutlivesItsTestBinary(t *testing.T) {
 				}
 			}
 			_ = cmd.Wait()
-			waitUntil(t, "the helper's server has stopped", func() bool { return !reachable(url) })
+			testwait.Until(t, 30*time.Second, "the helper's server has stopped", func() bool { return !reachable(url) })
 			if mode == "wait" {
 				removeDeadClusters(t.Context(), tmp)
 			}
@@ -203,15 +204,4 @@ func reachable(url string) bool {
 	}
 	_ = conn.Close(ctx)
 	return true
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -1,0 +1,111 @@
+// Verification and activation of domains (docs/LIFECYCLE.md, "Verify" and "Activate").
+
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Verification is the outcome of a DNS check, stored on the domain.
+type Verification struct {
+	Verified bool
+	TXTFound bool
+	// Inconclusive: no resolver gave a usable answer (timeouts, SERVFAIL), so the check says
+	// nothing about the customer's records.
+	Inconclusive bool
+	Error        string // user-facing reason when not verified
+	Check        any    // the full per-resolver result, kept for diagnostics
+	CheckedAt    time.Time
+}
+
+// RecordVerification stores a check's outcome. A verified check sets verified_at once, and from
+// then on the domain stays verified: a later failed check is recorded in last_check_status and
+// last_error but never un-verifies it, so a domain cannot expire (or be taken over) because a
+// resolver failed once. A TXT match records ownership proof.
+func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, v Verification) (Domain, error) {
+	check := "failed"
+	switch {
+	case v.Verified:
+		check = "ok"
+	case v.Inconclusive:
+		check = "error"
+	}
+	var lastErr *string
+	if !v.Verified && v.Error != "" {
+		lastErr = &v.Error
+	}
+	var out Domain
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var firstProof, wasVerified bool
+		err := tx.QueryRow(ctx, `SELECT d.txt_verified_at IS NULL AND (c.require_txt OR d.txt_required), d.verified_at IS NOT NULL
+			FROM custom_domains d JOIN customers c ON c.id = d.customer_id
+			WHERE d.id = $1 AND d.deleting_at IS NULL FOR UPDATE OF d`, id).Scan(&firstProof, &wasVerified)
+		if err == pgx.ErrNoRows {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock domain %d: %w", id, err)
+		}
+		status := "failed"
+		if v.Verified || wasVerified {
+			status = "verified"
+		}
+		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET
+				verification_status = $2::domain_verification_status,
+				verified_at = CASE WHEN $3 THEN coalesce(verified_at, $6) ELSE verified_at END,
+				txt_verified_at = CASE WHEN $4 THEN coalesce(txt_verified_at, $6) ELSE txt_verified_at END,
+				expires_at = CASE WHEN $3 OR $4 THEN NULL ELSE expires_at END,
+				last_checked_at = $6, last_error = $5, last_check = $7, last_check_status = $8, updated_at = now()
+			WHERE id = $1 AND deleting_at IS NULL`,
+			id, status, v.Verified, v.TXTFound, lastErr, v.CheckedAt, v.Check, check)
+		if err != nil {
+			return fmt.Errorf("record verification of domain %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "check": check, "txt": v.TXTFound}); err != nil {
+			return err
+		}
+		if firstProof && v.TXTFound {
+			if err := addToIngress(ctx, tx, id); err != nil {
+				return fmt.Errorf("add domain %d to its tunnel: %w", id, err)
+			}
+			if s.outbox != nil {
+				if err := s.outbox.ProvisionTx(ctx, tx, id); err != nil {
+					return fmt.Errorf("enqueue provisioning of domain %d: %w", id, err)
+				}
+			}
+		}
+		out, err = getDomain(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
+
+// Activate sets is_active when the domain is still verified and not being deleted; the caller has
+// checked the other conditions and passes them here so the update is guarded by the same facts.
+func (s *Store) Activate(ctx context.Context, actor string, id int64, requireCloudflare bool) (Domain, error) {
+	var out Domain
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET is_active = true, updated_at = now()
+			WHERE id = $1 AND deleting_at IS NULL AND verification_status = 'verified'
+			  AND tunnel_ingress_configured AND (cloudflare_configured OR NOT $2)`, id, requireCloudflare)
+		if err != nil {
+			return fmt.Errorf("activate domain %d: %w", id, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return &ConflictError{Code: "not_ready", Message: "the domain changed while activating; check its state and retry"}
+		}
+		if err := audit(ctx, tx, actor, "domain.activate", "domain", id, nil); err != nil {
+			return err
+		}
+		out, err = getDomain(ctx, tx, id)
+		return err
+	})
+	return out, err
+}
