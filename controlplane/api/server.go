@@ -105,7 +105,11 @@ func New(cfg Config) *Server {
 	s.api.UseMiddleware(s.observe, s.authenticate, s.checkInput)
 
 	s.registerDomains()
-	s.registerAdmin()
+	s.registerCustomers()
+	s.registerTunnels()
+	s.registerDeployments()
+	s.registerTokens()
+	s.registerAgents()
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
