@@ -12,7 +12,7 @@ import (
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
-// Report is the /status document (facts/protocol.md "Status JSON").
+// Report is the /status document.
 type Report struct {
 	Status       string     `json:"status"` // pass | warn | fail, as /readyz sees it
 	Problem      string     `json:"problem,omitempty"`

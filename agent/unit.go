@@ -120,7 +120,7 @@ func (u *SystemdUnit) ActiveSince(ctx context.Context) (time.Time, error) {
 }
 
 // CloudflaredCheck validates a config file with cloudflared itself. cloudflared exits 0 on
-// unknown keys and only warns, so a warning about unused keys is a failure too (DESIGN §7.2).
+// unknown keys and only warns, so a warning about unused keys is a failure too (docs/ARCHITECTURE.md §5).
 // Its verdicts are *apply.Refusal with cloudflared's own sentence (without the temp file's
 // path, which means nothing to whoever reads the NACK); a checker that cannot run (missing
 // binary, timeout, crash) is a plain error, so no rule is blamed for it.

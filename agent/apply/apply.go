@@ -153,7 +153,7 @@ func (a *Applier) crash(step string) {
 	}
 }
 
-// Open loads the state and recovers from a crash (DESIGN §7.5): stray temp files are removed,
+// Open loads the state and recovers from a crash (docs/ARCHITECTURE.md §5): stray temp files are removed,
 // and a pending apply is finished when its file made it to disk, or dropped when it did not.
 func (a *Applier) Open(ctx context.Context) error {
 	a.mu.Lock()

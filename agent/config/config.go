@@ -1,4 +1,4 @@
-// Package config reads and checks the agent's YAML file (DESIGN §8), /etc/sajet-agent/agent.yml.
+// Package config reads and checks the agent's YAML file (docs/ARCHITECTURE.md §6), /etc/sajet-agent/agent.yml.
 package config
 
 import (

@@ -1,4 +1,4 @@
-// Package health serves the agent's endpoints for ops (DESIGN §7.7): /livez and /healthz (the
+// Package health serves the agent's endpoints for ops (docs/ARCHITECTURE.md §5): /livez and /healthz (the
 // process's main loop turns), /readyz (connected, last apply good, cloudflared ready), /status
 // (JSON for humans and scripts) and /metrics (Prometheus).
 package health

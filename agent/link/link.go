@@ -1,4 +1,4 @@
-// Package link is the agent's connection to the control plane (DESIGN §6): TLS dial, hello and
+// Package link is the agent's connection to the control plane (docs/ARCHITECTURE.md §4): TLS dial, hello and
 // welcome as frames on the TLS connection itself (protocol 3), then a yamux client session on it:
 // pushes arrive on streams the control plane opens, each answered on its own stream, and reports
 // go out on streams of their own, one message each. It redials with capped exponential backoff and

@@ -3,7 +3,7 @@
 //
 // A restart has two halves. RestartUnit enqueues a job and returns its object path; the job's
 // result arrives later as a JobRemoved signal, which go-systemd delivers on the channel passed to
-// RestartUnitContext. go-systemd's context bounds only the enqueue (facts/protocol.md §4), so
+// RestartUnitContext. go-systemd's context bounds only the enqueue (docs/ARCHITECTURE.md §5), so
 // Restart bounds the wait for the result with the same context, and the channel is buffered: if
 // nobody reads it any more (the wait timed out), go-systemd's signal dispatcher would otherwise
 // block on the send while holding its job-listener lock, and every later job would hang.

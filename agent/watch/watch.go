@@ -1,4 +1,4 @@
-// Package watch reports changes to a few files by watching their directories (facts §5: editors
+// Package watch reports changes to a few files by watching their directories (docs/ARCHITECTURE.md §5: editors
 // and atomic writers replace a file by rename, and a watch on the file dies with its inode).
 // Events are debounced and coalesced: the consumer learns "something changed, look again" and
 // compares content hashes itself, which also makes its own writes harmless.

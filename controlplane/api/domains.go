@@ -18,7 +18,7 @@ import (
 	"github.com/jeturing/sajet-domains/shared/hostname"
 )
 
-// Domain is the JSON of a custom domain: the seed's fields first, then ours.
+// Domain is the JSON of a custom domain: the frontend contract's fields first (docs/API.md), then ours.
 type Domain struct {
 	ID                       int64                 `json:"id"`
 	CustomerID               int64                 `json:"customer_id"`
@@ -111,7 +111,7 @@ type listDomainsOutput struct {
 	}
 }
 
-// VerifyBody is the seed's verify response: status/message/cname_detected/next_step on success,
+// VerifyBody is the verify response of the frontend contract (docs/API.md): status/message/cname_detected/next_step on success,
 // status/message/expected/found/instructions on failure, plus the per-resolver evidence.
 type VerifyBody struct {
 	Status        string                     `json:"status" enum:"verified,failed"`
@@ -198,7 +198,7 @@ func (s *Server) registerDomains() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "verify-domain", Method: http.MethodPost, Path: "/api/domains/{d}/verify",
 		Summary: "Check the customer's DNS now", Tags: []string{"domains"},
-		Description: "200 with status verified, or 400 with the seed's failure body: expected, found, instructions.",
+		Description: "200 with status verified, or 400 with the failure body of the frontend contract: expected, found, instructions.",
 		Errors:      []int{401, 404, 409, 429},
 		Responses: map[string]*huma.Response{
 			"400": {Description: "Verification failed (seed body, not problem+json)"},

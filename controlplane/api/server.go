@@ -2,9 +2,9 @@
 // request limits, JSON shapes and OpenAPI. It holds no SQL (package store) and no lifecycle rules
 // (package domains); it translates between HTTP and those.
 //
-// Contract with the ERP frontend: the seed's request and response bodies (field names, status
-// codes), extended with the fields of DESIGN §2/§4. Errors are application/problem+json with a
-// stable `code`, except the seed's verify-failure body. Every request body is limited to 1 MiB,
+// Contract with the ERP frontend: the request and response bodies of docs/API.md (field names, status
+// codes), extended with the fields of docs/ARCHITECTURE.md §2 and docs/LIFECYCLE.md. Errors are application/problem+json with a
+// stable `code`, except the verify-failure body of the frontend contract (docs/API.md). Every request body is limited to 1 MiB,
 // unknown JSON fields are rejected (422), and non-JSON bodies get 415 — all before any change.
 package api
 
@@ -92,7 +92,7 @@ func New(cfg Config) *Server {
 
 	hc := huma.DefaultConfig("Sajet Domains API", cfg.Version)
 	// The default create hook adds a `$schema` link to every body; the frontend's contract is the
-	// seed's bodies, so responses carry only the documented fields.
+	// contract's bodies (docs/API.md), so responses carry only the documented fields.
 	hc.CreateHooks = nil
 	hc.DocsPath = ""
 	hc.Info.Description = "Custom domains for Sajet ERP tenants: register, verify, provision, activate."

@@ -9,7 +9,7 @@ import (
 )
 
 // newBudget returns the limiter that keeps a Provider inside Cloudflare's API limit: 1200
-// requests per 5 minutes per token, and a token over it is blocked for 5 minutes (facts §2).
+// requests per 5 minutes per token, and a token over it is blocked for 5 minutes (docs/CLOUDFLARE.md §2).
 // Answering a 429 is too late, so calls wait for it first. It is a token bucket whose burst plus
 // refill over any window never exceeds the limit: burst = limit/10 (at least 1), refill =
 // (limit − burst) / window; it starts full. nil (no limit) when limit ≤ 0.

@@ -12,7 +12,7 @@ import (
 	"github.com/cloudflare/cloudflare-go/v7/dns"
 )
 
-// Cloudflare error codes this package makes decisions on. Sources: facts/cloudflare.md §2 and
+// Cloudflare error codes this package makes decisions on. Sources: docs/CLOUDFLARE.md §2 and
 // the Cloudflare for SaaS status-code reference (cloudflare-docs
 // cloudflare-for-saas/reference/status-codes/custom-hostnames.mdx).
 const (

@@ -52,9 +52,9 @@
 // # How failures are reported
 //
 // Verify never returns an error: every failure is data in the Result. Reason is a stable code
-// for programs; Message is a short Spanish sentence (the seed's "CNAME no detectado" and
+// for programs; Message is a short Spanish sentence (the frontend contract's "CNAME no detectado" and
 // "Dominio verificado correctamente" verbatim); Found is what the name resolves to instead (nil
-// when nothing exists, matching the seed's `"found": null`); Instructions is the exact record to
+// when nothing exists, matching the frontend contract's `"found": null`); Instructions is the exact record to
 // create; Conflicts names records in the way even when they are not the reason for failure (A
 // records beside a CNAME, stale apex addresses, a TXT holding another token, a CAA set that forbids
 // every CA the platform's certificates come from, a CNAME target that does not exist).

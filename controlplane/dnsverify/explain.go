@@ -27,7 +27,7 @@ const (
 	ReasonInvalidRequest    = "invalid_request"    // Hostname or Expected missing
 )
 
-// Messages are short and Spanish, like the seed's API; the first two are the seed's own strings.
+// Messages are short and Spanish, like the frontend contract's; the first two are its own strings (docs/API.md).
 const (
 	msgVerified          = "Dominio verificado correctamente"
 	msgNoCNAME           = "CNAME no detectado"

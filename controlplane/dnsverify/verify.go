@@ -140,7 +140,7 @@ type Result struct {
 	Expected      string `json:"expected"`
 	// Found is what the hostname resolves to instead of Expected: a CNAME target, "A 1.2.3.4,
 	// AAAA 2001:db8::1", a TXT value, "SERVFAIL", "timeout". Nil when nothing was found at all
-	// (NXDOMAIN or no data), matching the seed's `"found": null`.
+	// (NXDOMAIN or no data), matching the frontend contract's `"found": null`.
 	Found        *string          `json:"found"`
 	Message      string           `json:"message"`
 	Instructions string           `json:"instructions,omitempty"`

@@ -18,7 +18,7 @@ import (
 	"github.com/jeturing/sajet-domains/shared/ingress"
 )
 
-// DefaultPlanQuota is the number of live domains each plan allows (seed: "Rate limiting").
+// DefaultPlanQuota is the number of live domains each plan allows (docs/API.md).
 var DefaultPlanQuota = map[string]int{"basic": 10, "enterprise": 50}
 
 // TXTLabel is the label under which customers publish the verification token.

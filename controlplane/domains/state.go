@@ -135,7 +135,7 @@ func (s *Service) Steps(d store.Domain) []Step {
 	return steps
 }
 
-// Instruction is a DNS record the customer must create (seed: verification_instructions).
+// Instruction is a DNS record the customer must create (verification_instructions in docs/API.md).
 type Instruction struct {
 	Type     string `json:"type"`
 	Record   string `json:"record"`
@@ -144,7 +144,7 @@ type Instruction struct {
 	Required bool   `json:"required"`
 }
 
-// Instructions returns the records the customer must publish, CNAME first as in the seed.
+// Instructions returns the records the customer must publish, CNAME first as in the frontend contract (docs/API.md).
 func (s *Service) Instructions(d store.Domain) []Instruction {
 	cname := Instruction{Type: "CNAME", Record: d.ExternalDomain, Value: d.SajetFullDomain,
 		Note: "Configure este CNAME en su proveedor DNS", Required: true}

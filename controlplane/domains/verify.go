@@ -64,7 +64,7 @@ func inconclusive(reason string) bool {
 	return false
 }
 
-// nextStep is the sentence the seed's verify response carries in next_step, made true for the
+// nextStep is the sentence the verify response carries in next_step (docs/API.md), made true for the
 // domain's real state instead of always claiming it works.
 func (s *Service) nextStep(d store.Domain) string {
 	switch s.State(d) {

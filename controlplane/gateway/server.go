@@ -34,7 +34,7 @@ const (
 // Server accepts agent connections (already TLS, from the listener given to Serve), authenticates
 // them, and pushes each tunnel's desired ingress whenever it differs from what the agent applied.
 //
-// Push rules (DESIGN §6): only when desired ≠ acknowledged; never a version the agent NACKed
+// Push rules (docs/ARCHITECTURE.md §4): only when desired ≠ acknowledged; never a version the agent NACKed
 // (the error is stored and shown instead); one push at a time per session, and a change arriving
 // meanwhile is pushed next with the newest state (coalesced).
 //

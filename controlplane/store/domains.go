@@ -182,7 +182,7 @@ func (s *Store) ListDomains(ctx context.Context, f DomainFilter) ([]Domain, int6
 	return ds, total, nil
 }
 
-// DomainStats are the dashboard counts (seed: "Dashboard de dominios").
+// DomainStats are the dashboard counts (the frontend's dashboard).
 type DomainStats struct {
 	Total               int64 `json:"total"`
 	Pending             int64 `json:"pending"`

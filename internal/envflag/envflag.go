@@ -1,6 +1,6 @@
 // Package envflag gives every command-line flag an environment twin: SAJET_ + the flag's name in
 // upper snake case (--database-url ↔ SAJET_DATABASE_URL). A flag given on the command line wins.
-// Both binaries follow this contract (DESIGN §8), so ops can configure either through a unit's
+// Both binaries follow this contract (docs/ARCHITECTURE.md §6), so ops can configure either through a unit's
 // Environment= lines without a wrapper script.
 package envflag
 

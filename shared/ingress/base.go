@@ -132,7 +132,7 @@ type Config struct {
 	// "ingress[N].key (line L)" or "originRequest.key (line L)" with N
 	// counting from 1, then top-level keys that are neither cloudflared's
 	// config keys nor flags we know (cloudflared says nothing about those).
-	// Our apply pipeline treats all of them as invalid (DESIGN §7).
+	// Our apply pipeline treats all of them as invalid (docs/ARCHITECTURE.md §5).
 	UnknownKeys []string
 
 	file *parsedFile
@@ -181,7 +181,7 @@ func ParseConfig(data []byte) (*Config, error) {
 //  6. credentials-contents and features have the types `cloudflared tunnel
 //     run` requires (ingress validate does not check them);
 //  7. no unknown keys (Config.UnknownKeys): cloudflared only warns about
-//     them; DESIGN §7 treats them as invalid.
+//     them; docs/ARCHITECTURE.md §5 treats them as invalid.
 func ValidateFile(data []byte) error {
 	cfg, err := ParseConfig(data)
 	if err != nil {

@@ -1,10 +1,10 @@
 // Package ingress is the cloudflared ingress model shared by the control
 // plane and the edge agent: the rules, the deterministic renderer of
 // /etc/cloudflared/config.yml, and a validator that answers as cloudflared's
-// own `cloudflared tunnel ingress validate` does (facts/cloudflare.md §1),
+// own `cloudflared tunnel ingress validate` does (docs/CLOUDFLARE.md §1),
 // with the same messages.
 //
-// The agent renders config.yml from two inputs (DESIGN §7, step 1):
+// The agent renders config.yml from two inputs (docs/ARCHITECTURE.md §5):
 //
 //	operator's base file ──ParseBase──► *Base ─┐
 //	                                           ├─Render─► config.yml bytes
@@ -73,7 +73,7 @@
 //     warp-routing): cloudflared only warns and exits 0.
 //
 // Our own rules are stricter, never looser, and apply only to files
-// cloudflared accepts: unknown keys are refused (DESIGN §7), and so are a
+// cloudflared accepts: unknown keys are refused (docs/ARCHITECTURE.md §5), and so are a
 // second YAML document, anchors and aliases, non-string keys, top-level keys
 // we do not know (cloudflared reads any flag from the file, silently), and
 // credentials-contents or features of a type `cloudflared tunnel run`

@@ -110,7 +110,7 @@ var errURLWithIngress = errors.New("You can't set the --url flag (or $TUNNEL_URL
 // knownTopLevel: cloudflared's config keys plus the tunnel flags listed above. A key outside it
 // is reported as unknown, although cloudflared reads any flag from the file and says nothing
 // about the others: an unlisted but valid (hidden) flag is refused, the safe direction for an
-// automated apply (DESIGN §7).
+// automated apply (docs/ARCHITECTURE.md §5).
 var knownTopLevel = func() map[string]bool {
 	m := map[string]bool{"tunnel": true, "ingress": true, "warp-routing": true, "originRequest": true}
 	for _, f := range validateFlags {

@@ -18,7 +18,7 @@ import (
 )
 
 // Messages copied from cloudflared ingress/ingress.go so that our NACKs read
-// exactly like `cloudflared tunnel ingress validate` would (facts §1).
+// exactly like `cloudflared tunnel ingress validate` would (docs/CLOUDFLARE.md §1).
 const (
 	msgLastRuleNotCatchAll = "The last ingress rule must match all URLs (i.e. it should not have a hostname or path filter)"
 	msgBadWildcard         = `Hostname patterns can have at most one wildcard character ("*") and it can only be used for subdomains, e.g. "*.example.com"`
@@ -28,7 +28,7 @@ const (
 )
 
 // Validate checks a full ingress list the way cloudflared's validateIngress
-// does (facts §1), in the same order, so the first failing check of the first
+// does (docs/CLOUDFLARE.md §1), in the same order, so the first failing check of the first
 // failing rule is the one reported, as cloudflared would report it:
 //
 //  0. every rule's originRequest decodes into cloudflared's types, as Render

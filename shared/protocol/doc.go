@@ -1,5 +1,5 @@
 // Package protocol is the wire contract between the Sajet control plane and
-// the edge agent (DESIGN §6): message types, their limits, framing, and the
+// the edge agent (docs/ARCHITECTURE.md §4): message types, their limits, framing, and the
 // pure ordering rules both sides rely on. It does no I/O of its own beyond
 // reading and writing frames on a stream it is given.
 //

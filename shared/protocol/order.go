@@ -39,7 +39,7 @@ func (d Decision) String() string {
 func (d Decision) Applies() bool { return d == Apply }
 
 // Classify decides how the agent handles d when version applied is in force
-// (DESIGN §6): newer → Apply; equal → AckDuplicate; older → AckStale. It
+// (docs/ARCHITECTURE.md §4): newer → Apply; equal → AckDuplicate; older → AckStale. It
 // ignores the nonce: nonces pair an Ack with its Desired, versions order
 // configs. Coalescing (a newer Desired arriving mid-apply wins) is the
 // caller's: it classifies against the applied version once the running apply

@@ -63,7 +63,7 @@ type sslJSON struct {
 }
 
 // notCNAMEd is the verification error Cloudflare shows while the customer's CNAME is missing
-// (facts §2).
+// (docs/CLOUDFLARE.md §2).
 const notCNAMEd = "custom hostname does not CNAME to this zone."
 
 func (s *Server) hostnameJSON(h *hostname) customHostnameJSON {
@@ -295,7 +295,7 @@ func (s *Server) createHostname(body []byte) response {
 	}
 	h := s.newHostname(name, method, in.CustomMetadata)
 	s.hostnames = append(s.hostnames, h)
-	// The create answer has no validation records yet (facts §2: "GET again later").
+	// The create answer has no validation records yet (docs/CLOUDFLARE.md §2: "GET again later").
 	return success(http.StatusCreated, s.hostnameJSON(h))
 }
 
@@ -316,7 +316,7 @@ func (s *Server) patchHostname(h *hostname, body []byte) response {
 	if in.SSL != nil && in.SSL.Method != h.SSLMethod {
 		h.SSLMethod, h.SSLStatus, h.validation = in.SSL.Method, "initializing", nil
 	}
-	if h.Status == "moved" { // a PATCH revalidates a moved hostname (facts §2)
+	if h.Status == "moved" { // a PATCH revalidates a moved hostname (docs/CLOUDFLARE.md §2)
 		h.Status = "pending"
 	}
 	h.read()

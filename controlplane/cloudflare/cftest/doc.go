@@ -10,7 +10,7 @@
 //
 // # Fidelity
 //
-// Behaviour the provider's correctness depends on follows Cloudflare (facts/cloudflare.md §2):
+// Behaviour the provider's correctness depends on follows Cloudflare (docs/CLOUDFLARE.md §2):
 // names are stored full and lower case; a CNAME cannot share its name with another record; the
 // list filters the SDK sends (type, name.exact and the legacy name, comment.startswith and the
 // other comment.* filters, case-insensitively); pages past the end are empty (the SDK's
@@ -19,9 +19,9 @@
 // Error codes, and where they come from:
 //
 //	Real (documented or quoted in public bug reports):
-//	  400 81053 An A, AAAA, or CNAME record with that host already exists.  (facts §2)
-//	  400 81054 A CNAME record with that host already exists.               (facts §2)
-//	  400 81058 An identical record already exists.                         (facts §2)
+//	  400 81053 An A, AAAA, or CNAME record with that host already exists.  (docs/CLOUDFLARE.md §2)
+//	  400 81054 A CNAME record with that host already exists.               (docs/CLOUDFLARE.md §2)
+//	  400 81058 An identical record already exists.                         (docs/CLOUDFLARE.md §2)
 //	  404 81044 Record does not exist.                                      (zanjie1999/cloudflare-api-v4-ddns#5; status assumed)
 //	  400 7003  Could not route to …, perhaps your object identifier is invalid?  + 7000 No route for that URI
 //	            (malformed zone id; cloudflare/cloudflare-go#118)

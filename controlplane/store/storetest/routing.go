@@ -8,7 +8,7 @@ import (
 )
 
 // Routing is a customer whose tenant deployment sits behind a tunnel: what a domain needs to be
-// routed (the seed's ImpulseMax on tcs-sajet-tunnel, Odoo at 10.10.10.105:8069).
+// routed (the frontend contract's ImpulseMax on tcs-sajet-tunnel, Odoo at 10.10.10.105:8069).
 type Routing struct {
 	Customer store.Customer
 	Tunnel   store.Tunnel
