@@ -108,3 +108,9 @@ func (s *Server) revoked(sess *session) {
 	s.endSession(sess, protocol.Error{Code: protocol.CodeUnauthorized,
 		Message: "this agent's token was revoked or rotated; put a valid token in agent.yml (POST /api/agents/{id}/rotate-token)"})
 }
+
+// Agent implements AgentChanges: an agent was enrolled, revoked or its token rotated, so the set
+// of valid tokens is reloaded and sessions whose token is no longer in it are ended.
+func (s *Server) Agent(int64) {
+	s.tokens.poke()
+}
