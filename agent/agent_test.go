@@ -20,6 +20,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -366,7 +367,7 @@ func TestRefusedHelloIsReported(t *testing.T) {
 	cp.refuse.Store(&protocol.Error{Code: protocol.CodeUnauthorized, Message: "unknown or revoked agent token"})
 	h := startAgent(t, cp, nil)
 	<-cp.hellos
-	waitFor(t, 10*time.Second, func() bool { return strings.Contains(h.a.link.State().LastError, "unauthorized") })
+	testwait.Until(t, 10*time.Second, "the refusal in the link state", func() bool { return strings.Contains(h.a.link.State().LastError, "unauthorized") })
 	if err := h.a.Ready(); err == nil || !strings.Contains(err.Error(), "unknown or revoked agent token") {
 		t.Errorf("Ready() = %v, want the refusal", err)
 	}
@@ -461,23 +462,12 @@ func TestHalfOpenConnectionIsDetectedAndRedialled(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("agent did not redial within 20s of the peer going silent")
 	}
-	waitFor(t, 10*time.Second, func() bool { s := h.a.link.State(); return s.Connected && s.Epoch != epoch })
+	testwait.Until(t, 10*time.Second, "a new session", func() bool { s := h.a.link.State(); return s.Connected && s.Epoch != epoch })
 	if s := h.a.link.State(); s.Reconnects < 1 {
 		t.Errorf("reconnects = %d, want ≥ 1", s.Reconnects)
 	}
 	if n := h.unit.restarts.Load(); n != 1 {
 		t.Errorf("restarts = %d; a reconnect must not restart cloudflared", n)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -491,12 +481,12 @@ func TestTLSTrust(t *testing.T) {
 		cp := startFakeCPWith(t, cert)
 		h := startAgent(t, cp, func(c *config.Config) { c.Fingerprint, c.CAFile = "", certFile })
 		<-cp.hellos
-		waitFor(t, 10*time.Second, func() bool { return h.a.link.State().Connected })
+		testwait.Until(t, 10*time.Second, "the connection", func() bool { return h.a.link.State().Connected })
 	})
 	t.Run("wrong pin", func(t *testing.T) {
 		cp := startFakeCPWith(t, cert)
 		h := startAgent(t, cp, func(c *config.Config) { c.Fingerprint = strings.Repeat("00", 32) })
-		waitFor(t, 10*time.Second, func() bool {
+		testwait.Until(t, 10*time.Second, "the pin mismatch in the link state", func() bool {
 			return strings.Contains(h.a.link.State().LastError, "does not match the pinned fingerprint")
 		})
 		select {
@@ -508,7 +498,7 @@ func TestTLSTrust(t *testing.T) {
 	t.Run("CA that did not sign the server", func(t *testing.T) {
 		cp := startFakeCP(t) // another certificate
 		h := startAgent(t, cp, func(c *config.Config) { c.Fingerprint, c.CAFile = "", certFile })
-		waitFor(t, 10*time.Second, func() bool {
+		testwait.Until(t, 10*time.Second, "the certificate error in the link state", func() bool {
 			return strings.Contains(h.a.link.State().LastError, "certificate")
 		})
 		select {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/agent/link"
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -78,17 +79,6 @@ func run(t *testing.T, addr string) (*link.Link, *syncBuffer) {
 	return l, logs
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Protocol 3: the hello and the welcome are frames on the TLS connection, yamux comes after; an
 // Error the control plane sends later on a stream of its own (the agent was revoked) ends the
 // session and is logged as a refusal.
@@ -133,7 +123,7 @@ func TestErrorDuringTheSessionEndsIt(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no hello on the TLS connection")
 	}
-	waitFor(t, "the session ends with the error", func() bool {
+	testwait.Until(t, 15*time.Second, "the session ends with the error", func() bool {
 		s := l.State()
 		return !s.Connected && strings.Contains(s.LastError, "revoked")
 	})
@@ -152,7 +142,7 @@ func TestUnansweredHelloSaysWhy(t *testing.T) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(conn, 1)) // reads a byte, then closes
 	})
 	l, _ := run(t, addr)
-	waitFor(t, "the unanswered hello is reported", func() bool {
+	testwait.Until(t, 15*time.Second, "the unanswered hello is reported", func() bool {
 		return strings.Contains(l.State().LastError, "upgrade sajet-controlplane")
 	})
 }

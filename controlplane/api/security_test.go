@@ -20,6 +20,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 // send is do with extra request headers; body is sent as JSON text when not empty.
@@ -65,7 +66,7 @@ func (b *bundle) follow(srv *api.Server) {
 		srv.FollowTokens(ctx, b.pool.Config().ConnConfig, time.Hour)
 	}()
 	b.t.Cleanup(func() { cancel(); <-done })
-	waitFor(b.t, "the token listener's first session", func() bool { return metric(b.t, srv, "sajet_api_token_listener_up", "") == 1 })
+	testwait.Until(b.t, 20*time.Second, "the token listener's first session", func() bool { return metric(b.t, srv, "sajet_api_token_listener_up", "") == 1 })
 }
 
 // another is a second replica on the same database, served over HTTP, following tokens when follow.
@@ -115,16 +116,6 @@ func hasLabel(m *dto.Metric, label string) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond for up to 20s (a bound for a loaded machine, not a measured latency).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }
 
 // newDBToken creates an admin token straight in the database, as another replica or
@@ -259,7 +250,7 @@ func TestBarrierAcceptsATokenWhoseNotificationIsLate(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.exec(`SELECT pg_notify('sajet_api_token', $1::bigint::text)`, lateID) // the listener blocks reading it
-	waitFor(t, "the listener to wait for the lock", func() bool {
+	testwait.Until(t, 20*time.Second, "the listener to wait for the lock", func() bool {
 		var n int
 		_ = b.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
 			AND wait_event_type = 'Lock' AND query LIKE '%FROM api_tokens WHERE id =%'`).Scan(&n)
@@ -268,7 +259,7 @@ func TestBarrierAcceptsATokenWhoseNotificationIsLate(t *testing.T) {
 	barriers := metric(t, b.api, "sajet_api_token_barriers_total", "ok=true") // block's 429 waited for one too
 	got := make(chan response, 1)
 	go func() { got <- b.send(b.url, "GET", "/api/domains", late, nil, "") }()
-	waitFor(t, "the request to wait for a barrier", func() bool { return api.BarrierWaiters(b.api) == 1 })
+	testwait.Until(t, 20*time.Second, "the request to wait for a barrier", func() bool { return api.BarrierWaiters(b.api) == 1 })
 	if err := tx.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -387,9 +378,9 @@ func TestRevocationReachesEveryReplica(t *testing.T) {
 		return n
 	}
 	b.exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN sajet_api_token'`)
-	waitFor(t, "the listeners' connections to end", func() bool { return listeners() < 2 || metric(t, b.api, "sajet_api_token_listener_up", "") == 0 })
+	testwait.Until(t, 20*time.Second, "the listeners' connections to end", func() bool { return listeners() < 2 || metric(t, b.api, "sajet_api_token_listener_up", "") == 0 })
 	b.exec(`UPDATE api_tokens SET revoked_at = now() WHERE id = $1`, id3)
-	waitFor(t, "a new listener session", func() bool { return metric(t, b.api, "sajet_api_token_listener_sessions_total", "") > sessions })
+	testwait.Until(t, 20*time.Second, "a new listener session", func() bool { return metric(t, b.api, "sajet_api_token_listener_sessions_total", "") > sessions })
 	if r := b.do("GET", "/api/domains", token3, nil); r.status != 401 {
 		t.Errorf("a token revoked while the listener was away works after it reconnected: %d", r.status)
 	}
@@ -590,7 +581,7 @@ func TestVerifyIsLimitedPerCustomer(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "two verifications in flight", func() bool {
+	testwait.Until(t, 20*time.Second, "two verifications in flight", func() bool {
 		return b.dns.QueriesFor("www.slow0.com") > 0 && b.dns.QueriesFor("www.slow1.com") > 0
 	})
 	for _, tok := range []string{tokA, b.admin} {

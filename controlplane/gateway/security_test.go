@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -53,7 +55,7 @@ func (g *gw) hello(token string) protocol.Hello {
 
 func metricAtLeast(t *testing.T, srv *gateway.Server, series string, want float64) {
 	t.Helper()
-	waitFor(t, func() bool { return gather(t, srv)[series] >= want })
+	testwait.Until(t, 15*time.Second, fmt.Sprintf("%s ≥ %v", series, want), func() bool { return gather(t, srv)[series] >= want })
 }
 
 func TestWellFormedToken(t *testing.T) {

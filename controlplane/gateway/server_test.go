@@ -20,6 +20,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -101,7 +102,10 @@ func TestGatewayPushesChangesAndRecordsAcks(t *testing.T) {
 	if first.Version != 1 || len(first.Rules) != 2 || first.Rules[0].Hostname != "impulse-max.sajet.us" {
 		t.Fatalf("first push %+v, want version 1 with both hostnames", first)
 	}
-	waitFor(t, func() bool { d, _ := g.st.GetDomain(context.Background(), d1.ID); return d.TunnelIngressConfigured })
+	testwait.Until(t, 15*time.Second, "the domain's tunnel_ingress step", func() bool {
+		d, _ := g.st.GetDomain(context.Background(), d1.ID)
+		return d.TunnelIngressConfigured
+	})
 
 	// A change committed now reaches the connected agent through NOTIFY.
 	g.insert(t, "www.techeels.io", "techeels")
@@ -111,7 +115,7 @@ func TestGatewayPushesChangesAndRecordsAcks(t *testing.T) {
 	if second.Version != 2 || len(second.Rules) != 4 {
 		t.Fatalf("second push %+v, want version 2 with four hostnames", second)
 	}
-	waitFor(t, func() bool {
+	testwait.Until(t, 15*time.Second, "the NACK on the agent's row", func() bool {
 		as, err := g.st.ListAgents(context.Background(), 0, 10)
 		if err != nil {
 			t.Log(err)
@@ -188,21 +192,10 @@ func TestGatewayRefusesBadHellos(t *testing.T) {
 	// The server counts a refusal after the agent has its answer, so wait for the counters.
 	for _, tc := range tests {
 		series := `sajet_gateway_refused_handshakes_total{code="` + tc.code + `"}`
-		waitFor(t, func() bool { return gather(t, g.srv)[series] >= 1 })
+		testwait.Until(t, 15*time.Second, series, func() bool { return gather(t, g.srv)[series] >= 1 })
 		if got := gather(t, g.srv)[series]; got != 1 {
 			t.Errorf("%s = %v, want 1", series, got)
 		}
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

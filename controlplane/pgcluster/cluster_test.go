@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jeturing/sajet-domains/controlplane/pgcluster"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 // A cluster keeps its data and its port across a stop and a start on the same directory.
@@ -154,7 +155,7 @@ func TestStartAfterServerCrash(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the killed postmaster is gone", func() bool { return !alive(pid) })
+	testwait.Until(t, 30*time.Second, "the killed postmaster is gone", func() bool { return !alive(pid) })
 	if err := c.Stop(ctx); err != nil {
 		t.Fatalf("Stop after the server died: %v", err)
 	}
@@ -306,15 +307,4 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

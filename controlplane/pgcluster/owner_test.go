@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/pgcluster"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 // Environment of the helper process that plays a Cluster owner which gets SIGKILLed.
@@ -50,7 +52,7 @@ func TestKilledOwner(t *testing.T) {
 			name:       "the watchdog stops the server and the next Start finds the data",
 			stopOnExit: true,
 			then: func(t *testing.T, dir, url string) {
-				waitUntil(t, "the watchdog stops the server", func() bool { return !reachable(url) })
+				testwait.Until(t, 30*time.Second, "the watchdog stops the server", func() bool { return !reachable(url) })
 				c := start(t, pgcluster.Options{Dir: dir})
 				if got := query(t, c.URL("postgres"), `SELECT v FROM kept`); got != "committed" {
 					t.Errorf("after the watchdog's immediate stop: %q, want the committed row", got)

@@ -16,6 +16,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -98,17 +99,15 @@ func (b *bundle) register(host string) store.Domain {
 // waitFor polls the domain until cond holds; the bound is generous and is not what is tested.
 func (b *bundle) waitFor(id int64, what string, cond func(store.Domain, error) bool) store.Domain {
 	b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		d, err := b.store.GetDomain(context.Background(), id)
-		if cond(d, err) {
-			return d
+	var d store.Domain
+	testwait.For(b.t, 30*time.Second, func() string {
+		var err error
+		if d, err = b.store.GetDomain(context.Background(), id); cond(d, err) {
+			return ""
 		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("domain %d never became %s (last: err=%v last_error=%v)", id, what, err, strOrNil(d.LastError))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Sprintf("domain %d never became %s (last: err=%v last_error=%v)", id, what, err, strOrNil(d.LastError))
+	})
+	return d
 }
 
 func configured(d store.Domain, err error) bool { return err == nil && d.CloudflareConfigured }
@@ -253,15 +252,13 @@ func TestReconcilerRepairsAndRemovesOrphans(t *testing.T) {
 	}
 	// A reconcile may be between its Cloudflare call and its audit row when the zone looks
 	// converged (a periodic pass runs beside the ones here), so the audit is waited for too.
-	deadline := time.Now().Add(30 * time.Second)
-	var actions []string
-	for {
+	testwait.For(t, 30*time.Second, func() string {
 		names := map[string]bool{}
 		for _, r := range b.cf.Records() {
 			names[r.ID] = true
 			names[r.Name] = true
 		}
-		actions = actions[:0]
+		var actions []string
 		rows, _ := b.pool.Query(context.Background(), `SELECT action FROM audit_log WHERE actor = 'reconciler' ORDER BY id`)
 		for rows.Next() {
 			var a string
@@ -271,14 +268,12 @@ func TestReconcilerRepairsAndRemovesOrphans(t *testing.T) {
 		joined := strings.Join(actions, ",")
 		audited := strings.Contains(joined, "cloudflare.record.recreated") && strings.Contains(joined, "cloudflare.record.orphan_removed")
 		if names["impulse-max.sajet.us"] && !names[orphan.ID] && names[foreign.ID] && audited {
-			break
+			return ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("zone not converged or not audited: records %+v, audit %v", b.cf.Records(), actions)
-		}
-		time.Sleep(50 * time.Millisecond)
+		why := fmt.Sprintf("zone not converged or not audited: records %+v, audit %v", b.cf.Records(), actions)
 		_ = p.Reconcile(context.Background())
-	}
+		return why
+	})
 }
 
 // Two control planes on one database: every record is created exactly once.
