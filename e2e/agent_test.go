@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"github.com/jeturing/sajet-domains/agent/systemd/systemdtest"
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 	"github.com/jeturing/sajet-domains/shared/ingress"
 )
 
@@ -25,7 +28,7 @@ func newStack(t *testing.T) *stack {
 	t.Helper()
 	_, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
-	cp := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	cp := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile)
 	token := cp.seed(t)
 	return &stack{cp: cp, node: newNode(t, cp, token)}
 }
@@ -33,7 +36,7 @@ func newStack(t *testing.T) *stack {
 func (s *stack) waitConfigured(t *testing.T, host string) domain {
 	t.Helper()
 	var d domain
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		d = s.cp.getDomain(t, host)
 		if !d.TunnelIngressConfigured {
 			return host + ": tunnel_ingress_configured is still false"
@@ -81,7 +84,7 @@ func TestDomainLifecycleReachesCloudflaredConfig(t *testing.T) {
 			Status         map[string]any `json:"status"`
 		} `json:"items"`
 	}
-	eventually(t, 10*time.Second, func() string {
+	testwait.For(t, 10*time.Second, func() string {
 		s.cp.call(t, "GET", "/api/agents", "", &agents)
 		if len(agents.Items) != 1 || !agents.Items[0].Connected || !agents.Items[0].InSync || agents.Items[0].Status == nil {
 			return "GET /api/agents does not show the agent connected, in sync and reporting"
@@ -108,7 +111,7 @@ func TestDomainLifecycleReachesCloudflaredConfig(t *testing.T) {
 	if code := s.cp.call(t, "DELETE", "/api/domains/www.impulse-max.com", "", nil); code != 204 {
 		t.Fatalf("delete: %d", code)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		if c := s.node.config(t); strings.Contains(c, "impulse-max") {
 			return "config.yml still routes the deleted domain"
 		}
@@ -163,7 +166,7 @@ func TestRestartOutcomesOverDBus(t *testing.T) {
 				}
 				return
 			}
-			eventually(t, 30*time.Second, func() string {
+			testwait.For(t, 30*time.Second, func() string {
 				d := s.cp.getDomain(t, host)
 				if d.LastError == nil || !strings.Contains(*d.LastError, tc.stage) {
 					return host + ": no NACK at " + tc.stage + " shown on the domain yet"
@@ -194,7 +197,7 @@ func TestRestartOutcomesOverDBus(t *testing.T) {
 			}
 			// Remove the refused domain so the next case starts from a good state.
 			s.cp.call(t, "DELETE", "/api/domains/"+host, "", nil)
-			eventually(t, 30*time.Second, func() string {
+			testwait.For(t, 30*time.Second, func() string {
 				if st := s.node.status(t); st.Config.LastError != nil {
 					return "the agent still reports the failed apply"
 				}
@@ -215,12 +218,12 @@ func TestAgentKilledAtEachApplyStep(t *testing.T) {
 			s.node.startAgent(t)
 			s.cp.createDomain(t, "first.example.com")
 			s.waitConfigured(t, "first.example.com")
-			s.node.agent.stop(t)
+			s.node.agent.Stop(t, syscall.SIGTERM, 30*time.Second)
 
 			p := s.node.startAgent(t, "SAJET_AGENT_FAULT_KILL_AT="+step)
 			s.cp.createDomain(t, "second.example.com")
 			select {
-			case <-p.done:
+			case <-p.Done():
 			case <-time.After(30 * time.Second):
 				t.Fatal("the agent did not reach the step")
 			}
@@ -249,15 +252,15 @@ func TestControlPlaneRestartDoesNotRestartCloudflared(t *testing.T) {
 	epoch := s.node.status(t).ControlPlane.Epoch
 	file := s.node.config(t)
 
-	s.cp.p.stop(t)
-	eventually(t, 10*time.Second, func() string {
+	s.cp.p.Stop(t, syscall.SIGTERM, 30*time.Second)
+	testwait.For(t, 10*time.Second, func() string {
 		if s.node.status(t).ControlPlane.Connected {
 			return "the agent has not noticed the control plane is gone"
 		}
 		return ""
 	})
 	s.cp.start(t)
-	eventually(t, 40*time.Second, func() string {
+	testwait.For(t, 40*time.Second, func() string {
 		st := s.node.status(t)
 		if !st.ControlPlane.Connected || st.ControlPlane.Epoch == epoch {
 			return "the agent has not reconnected"
@@ -287,7 +290,7 @@ func TestDriftIsRevertedAndBaseEditsRendered(t *testing.T) {
 	restarts := s.node.systemd.Restarts("cloudflared.service")
 
 	writeFile(t, s.node.configPath, strings.Replace(ours, "http://10.10.10.105:8069", "http://evil.example:80", 1))
-	eventually(t, 10*time.Second, func() string {
+	testwait.For(t, 10*time.Second, func() string {
 		if s.node.config(t) != ours {
 			return "the hand edit was not reverted"
 		}
@@ -303,7 +306,7 @@ func TestDriftIsRevertedAndBaseEditsRendered(t *testing.T) {
 
 	writeFile(t, s.node.basePath, strings.Replace(baseFile, "  - service: http_status:404",
 		"  - hostname: grafana.sajet.us\n    service: http://127.0.0.1:3000\n  - service: http_status:404", 1))
-	eventually(t, 10*time.Second, func() string {
+	testwait.For(t, 10*time.Second, func() string {
 		c := s.node.config(t)
 		if !strings.Contains(c, "grafana.sajet.us") || !strings.Contains(c, "www.impulse-max.com") {
 			return "the base edit was not rendered"
@@ -319,8 +322,8 @@ func TestWrongTokenIsRefused(t *testing.T) {
 	s := newStack(t)
 	s.node.cfg["token"] = "sja_" + strings.Repeat("0", 43)
 	p := s.node.startAgent(t)
-	lines := p.watch()
-	waitLine(t, lines, regexp.MustCompile(`control plane refused the agent.*unauthorized`), 30*time.Second)
+	lines := p.Watch()
+	proctest.WaitLine(t, lines, regexp.MustCompile(`control plane refused the agent.*unauthorized`), 30*time.Second)
 	if st := s.node.status(t); st.ControlPlane.Connected || st.Status != "fail" {
 		t.Errorf("/status = %+v, want not connected and failing", st)
 	}
@@ -335,12 +338,12 @@ func TestChangeThroughOneReplicaReachesAgentOnAnother(t *testing.T) {
 	t.Parallel()
 	_, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
-	a := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	a := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile)
 	token := a.seed(t)
-	b := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	b := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile)
 	n := newNode(t, b, token) // the agent dials replica B only
 	n.startAgent(t)
-	eventually(t, 10*time.Second, func() string {
+	testwait.For(t, 10*time.Second, func() string {
 		if !n.status(t).ControlPlane.Connected {
 			return "agent not connected to replica B"
 		}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
 )
 
 // The REST API's security properties, each shown by the attack against `sajet-controlplane serve`.
@@ -24,25 +25,25 @@ import (
 // apiServer is a running `sajet-controlplane serve` without the agent gateway.
 type apiServer struct {
 	url string
-	p   *proc
+	p   *proctest.Proc
 }
 
 // serveAPI starts serve on dbURL with extra flags and environment variables.
 func serveAPI(t *testing.T, dbURL string, env []string, flags ...string) *apiServer {
 	t.Helper()
-	bin, _ := binaries(t)
+	bin, _ := proctest.Binaries(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0",
 		"--dns-resolver", "127.0.0.1:9"}, flags...)...)
 	cmd.Env = append(os.Environ(), env...)
-	p := start(t, "cp", cmd)
-	url := waitLine(t, p.watch(), regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), 60*time.Second)
+	p := proctest.Start(t, "cp", cmd)
+	url := proctest.WaitLine(t, p.Lines, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), 60*time.Second)
 	return &apiServer{url: url, p: p}
 }
 
 // newToken runs `token create` and returns the token.
 func newToken(t *testing.T, dbURL string, args ...string) string {
 	t.Helper()
-	bin, _ := binaries(t)
+	bin, _ := proctest.Binaries(t)
 	out, err := exec.Command(bin, append([]string{"token", "create", "--database-url", dbURL}, args...)...).Output()
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +267,7 @@ func TestNULIsRefusedAndInternalErrorsAreHidden(t *testing.T) {
 	if _, err := pool.Exec(context.Background(), `ALTER TABLE custom_domains RENAME TO custom_domains_away`); err != nil {
 		t.Fatal(err)
 	}
-	lines := s.p.watch()
+	lines := s.p.Watch()
 	a := request(t, "GET", s.url+"/api/domains", admin, "")
 	rid := a.header.Get("X-Request-Id")
 	if a.status != 500 || rid == "" || a.field(t, "request_id") != rid || a.field(t, "code") != "internal_error" {
@@ -275,7 +276,7 @@ func TestNULIsRefusedAndInternalErrorsAreHidden(t *testing.T) {
 	if strings.Contains(a.body, "SQLSTATE") || strings.Contains(a.body, "custom_domains") {
 		t.Errorf("the 500 shows internals: %s", a.body)
 	}
-	waitLine(t, lines, regexp.MustCompile(`request_id=`+regexp.QuoteMeta(rid)+`.*SQLSTATE 42P01`), 10*time.Second)
+	proctest.WaitLine(t, lines, regexp.MustCompile(`request_id=`+regexp.QuoteMeta(rid)+`.*SQLSTATE 42P01`), 10*time.Second)
 }
 
 // Issue 10. Answers with secrets are never cacheable; every answer says nosniff.

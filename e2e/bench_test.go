@@ -18,6 +18,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -86,7 +87,7 @@ func BenchmarkCommitToAck(b *testing.B) {
 	for b.Loop() {
 		pool, dbURL := storetest.NewDBURL(b)
 		certFile, keyFile := gatewaytest.CertificateFiles(b)
-		cp := startControlPlane(b, dbURL, freePort(b), certFile, keyFile)
+		cp := startControlPlane(b, dbURL, proctest.FreeAddr(b), certFile, keyFile)
 		token := cp.seed(b)
 		n := newNode(b, cp, token)
 		n.startAgent(b)
@@ -134,7 +135,7 @@ func BenchmarkThousandAgents(b *testing.B) {
 	for b.Loop() {
 		_, dbURL := storetest.NewDBURL(b)
 		certFile, keyFile := gatewaytest.CertificateFiles(b)
-		cp := startControlPlane(b, dbURL, freePort(b), certFile, keyFile)
+		cp := startControlPlane(b, dbURL, proctest.FreeAddr(b), certFile, keyFile)
 		var cust map[string]any
 		cp.call(b, "POST", "/api/customers", `{"email":"ops@impulse-max.com","company_name":"ImpulseMax","domain_quota":100000}`, &cust)
 		tokens := make([]string, agents)
@@ -169,7 +170,7 @@ func BenchmarkThousandAgents(b *testing.B) {
 			cp.call(b, "POST", "/api/agents", fmt.Sprintf(`{"tunnel_id":%d,"name":"agent-%04d"}`, id, i), &created)
 			tokens[i] = created.Token
 		})
-		rss0, _ := rssKB(b, cp.p.cmd.Process.Pid)
+		rss0, _ := rssKB(b, cp.p.Cmd.Process.Pid)
 
 		received := make([]chan time.Time, agents)
 		var connected sync.WaitGroup
@@ -185,7 +186,7 @@ func BenchmarkThousandAgents(b *testing.B) {
 				<-received[i]
 			}
 		}
-		rssConnected, _ := rssKB(b, cp.p.cmd.Process.Pid)
+		rssConnected, _ := rssKB(b, cp.p.Cmd.Process.Pid)
 
 		commits := make([]time.Time, agents)
 		start := time.Now()
@@ -245,7 +246,7 @@ func BenchmarkThousandAgents(b *testing.B) {
 			}
 		}
 
-		rss, peak := rssKB(b, cp.p.cmd.Process.Pid)
+		rss, peak := rssKB(b, cp.p.Cmd.Process.Pid)
 		slices.Sort(lat)
 		printJSON(b, map[string]any{"bench": "thousand_agents", "agents": agents,
 			"bulk_change_commit_to_all_received_ms": ms(bulkLast.Sub(bulkCommit)),
@@ -307,7 +308,7 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 	for b.Loop() {
 		pool, dbURL := storetest.NewDBURL(b)
 		certFile, keyFile := gatewaytest.CertificateFiles(b)
-		cp := startControlPlane(b, dbURL, freePort(b), certFile, keyFile)
+		cp := startControlPlane(b, dbURL, proctest.FreeAddr(b), certFile, keyFile)
 		token := cp.seed(b)
 		parallel(domains, 16, func(i int) {
 			var d map[string]any
@@ -319,7 +320,7 @@ func BenchmarkAgentIdleRSS(b *testing.B) {
 		_ = pool.QueryRow(context.Background(), `SELECT config_version FROM tunnels WHERE id = 1`).Scan(&version)
 		waitApplied(b, pool, version-1)
 		time.Sleep(5 * time.Second) // idle: a few status reports, keepalives and rescans
-		rss, peak := rssKB(b, p.cmd.Process.Pid)
+		rss, peak := rssKB(b, p.Cmd.Process.Pid)
 		st := n.status(b)
 		printJSON(b, map[string]any{"bench": "agent_idle_rss", "rules": domains * 2, "applied_version": st.Config.AppliedVersion,
 			"agent_rss_mb": float64(rss) / 1024, "agent_peak_rss_mb": float64(peak) / 1024})

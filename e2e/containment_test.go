@@ -14,6 +14,8 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
 	"github.com/jeturing/sajet-domains/internal/cloudflaredtest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 // tenantStack is a control plane with two customers whose tenants share one tunnel, and the
@@ -27,7 +29,7 @@ func newTenantStack(t *testing.T) *tenantStack {
 	t.Helper()
 	pool, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
-	cp := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	cp := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile)
 	token := cp.seed(t) // customer 1, tunnel 1, tenant deployment 1
 	var v map[string]any
 	cp.call(t, "POST", "/api/customers", `{"email":"it@techeels.io","company_name":"Techeels"}`, &v)
@@ -85,7 +87,7 @@ func TestAPoisonedRowFreezesNoTunnel(t *testing.T) {
 	}
 	s.createFor(t, 2, 2, "www.techeels.io")
 	s.waitConfigured(t, "www.techeels.io")
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		if c := s.node.config(t); strings.Contains(c, "impulse-max") {
 			return "config.yml still routes the poisoned domain"
 		}
@@ -132,7 +134,7 @@ func TestACloudflaredRefusalIsContainedToItsDomain(t *testing.T) {
 	s.createFor(t, 1, 1, "www.refused-by-cloudflared.com")
 	s.createFor(t, 2, 2, "www.techeels.io")
 	s.waitConfigured(t, "www.techeels.io")
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		status, detail, _ := s.tunnelStep(t, "www.refused-by-cloudflared.com")
 		if status != "failed" || !strings.Contains(detail, "is not acceptable to this cloudflared") {
 			return "refused domain's tunnel step: " + status + " " + detail
@@ -162,7 +164,7 @@ func TestBaseFileCollisionsAreContainedAndHeal(t *testing.T) {
 
 	withGrafana := strings.Replace(baseFile, "ingress:\n", "ingress:\n  - hostname: grafana.operator-internal.com\n    service: http://127.0.0.1:3000\n", 1)
 	writeFile(t, s.node.basePath, withGrafana)
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		status, detail, _ := s.tunnelStep(t, "grafana.operator-internal.com")
 		if status != "failed" || !strings.Contains(detail, "tunnel host's own configuration") {
 			return "colliding domain's tunnel step: " + status + " " + detail
@@ -183,7 +185,7 @@ func TestBaseFileCollisionsAreContainedAndHeal(t *testing.T) {
 
 	writeFile(t, s.node.basePath, baseFile)
 	s.waitConfigured(t, "grafana.operator-internal.com")
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		if c := s.node.config(t); !strings.Contains(c, "hostname: grafana.operator-internal.com\n    service: http://10.10.10.105:8069") {
 			return "config.yml does not route grafana to the customer again:\n" + c
 		}

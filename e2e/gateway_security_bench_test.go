@@ -11,6 +11,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -65,8 +66,8 @@ func BenchmarkGatewayMemoryUnauthenticated(b *testing.B) {
 	for b.Loop() {
 		_, dbURL := storetest.NewDBURL(b)
 		certFile, keyFile := gatewaytest.CertificateFiles(b)
-		cp := startControlPlane(b, dbURL, freePort(b), certFile, keyFile)
-		pid := cp.p.cmd.Process.Pid
+		cp := startControlPlane(b, dbURL, proctest.FreeAddr(b), certFile, keyFile)
+		pid := cp.p.Cmd.Process.Pid
 		time.Sleep(time.Second)
 		rss0, _ := rssKB(b, pid)
 		var wg sync.WaitGroup
@@ -124,9 +125,9 @@ func BenchmarkGatewayMemoryStreamFlood(b *testing.B) {
 	for b.Loop() {
 		_, dbURL := storetest.NewDBURL(b)
 		certFile, keyFile := gatewaytest.CertificateFiles(b)
-		cp := startControlPlane(b, dbURL, freePort(b), certFile, keyFile)
+		cp := startControlPlane(b, dbURL, proctest.FreeAddr(b), certFile, keyFile)
 		token := cp.seed(b)
-		pid := cp.p.cmd.Process.Pid
+		pid := cp.p.Cmd.Process.Pid
 		ys, reply, err := gatewaytest.Connect(cp.agentAddr, protocol.Hello{ProtocolVersion: protocol.ProtocolVersion,
 			Agent: "pct-105", Token: token, Tunnel: "tcs-sajet-tunnel"})
 		if err != nil {
@@ -137,7 +138,7 @@ func BenchmarkGatewayMemoryStreamFlood(b *testing.B) {
 		}
 		time.Sleep(time.Second)
 		rss0, _ := rssKB(b, pid)
-		lines := cp.p.watch()
+		lines := cp.p.Watch()
 		var peak int64
 		done := make(chan int)
 		go func() { _, n := floodStreams(ys, streams, 64<<10, []byte{0, 0x10, 0, 0}, 10*time.Second); done <- n }()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -52,7 +55,7 @@ func (cp *controlPlane) metric(t testing.TB, series string) float64 {
 
 func (cp *controlPlane) rssMB(t testing.TB) float64 {
 	t.Helper()
-	rss, _ := rssKB(t, cp.p.cmd.Process.Pid)
+	rss, _ := rssKB(t, cp.p.Cmd.Process.Pid)
 	return float64(rss) / 1024
 }
 
@@ -64,7 +67,7 @@ type sampler struct {
 
 func sampleRSS(cp *controlPlane) *sampler {
 	s := &sampler{stop: make(chan struct{}), done: make(chan float64, 1)}
-	status := fmt.Sprintf("/proc/%d/status", cp.p.cmd.Process.Pid)
+	status := fmt.Sprintf("/proc/%d/status", cp.p.Cmd.Process.Pid)
 	go func() {
 		peak := 0.0
 		for {
@@ -160,7 +163,7 @@ func TestUnauthenticatedFloodIsBounded(t *testing.T) {
 		}
 	}
 	defer func() { close(stop); wg.Wait() }()
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		if s.cp.metric(t, `sajet_gateway_refused_handshakes_total{code="unsupported_version"}`) < 24 {
 			return "the flood has not reached the gateway yet"
 		}
@@ -170,7 +173,7 @@ func TestUnauthenticatedFloodIsBounded(t *testing.T) {
 	s.node.startAgent(t)
 	s.cp.createDomain(t, "www.impulse-max.com")
 	s.waitConfigured(t, "www.impulse-max.com")
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		if s.cp.metric(t, `sajet_gateway_refused_handshakes_total{code="handshake_timeout"}`) < 1 {
 			return "no silent or trickling peer was cut off at the handshake deadline yet"
 		}
@@ -218,7 +221,7 @@ func TestIdleConnectionsFromOneAddressDoNotLockOthersOut(t *testing.T) {
 		}()
 	}
 	defer func() { close(stop); wg.Wait() }()
-	eventually(t, 30*time.Second, func() string {
+	testwait.For(t, 30*time.Second, func() string {
 		if s.cp.metric(t, `sajet_gateway_refused_handshakes_total{code="too_many_handshakes_from_address"}`) < 1000 {
 			return "the idle connections have not all arrived yet"
 		}
@@ -325,7 +328,7 @@ func TestStreamFloodFromAnAgentIsBounded(t *testing.T) {
 	if _, ok := reply.(protocol.Welcome); !ok {
 		t.Fatalf("hello answered with %#v", reply)
 	}
-	lines := s.cp.p.watch()
+	lines := s.cp.p.Watch()
 	rss0 := s.cp.rssMB(t)
 	rss := sampleRSS(s.cp)
 	// The gateway's own count of the session's open streams, sampled during the flood.
@@ -402,22 +405,22 @@ func TestRevokingAnAgentEndsItsSessionOnEveryReplica(t *testing.T) {
 	t.Parallel()
 	_, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
-	a := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	a := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile)
 	token := a.seed(t)
-	b := startControlPlane(t, dbURL, freePort(t), certFile, keyFile)
+	b := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile)
 	n := newNode(t, b, token) // the agent dials replica B only
-	agentLog := n.startAgent(t).watch()
+	agentLog := n.startAgent(t).Watch()
 	s := &stack{cp: a, node: n}
 	a.createDomain(t, "www.impulse-max.com")
 	s.waitConfigured(t, "www.impulse-max.com")
 
-	bLog := b.p.watch()
+	bLog := b.p.Watch()
 	if code := a.call(t, "DELETE", "/api/agents/1", "", nil); code != 204 {
 		t.Fatalf("DELETE /api/agents/1: %d", code)
 	}
-	waitLine(t, bLog, regexp.MustCompile(`ending the session of a revoked agent.*agent=pct-105`), 15*time.Second)
-	waitLine(t, agentLog, refusedUnauthorized, 15*time.Second)
-	eventually(t, 15*time.Second, func() string {
+	proctest.WaitLine(t, bLog, regexp.MustCompile(`ending the session of a revoked agent.*agent=pct-105`), 15*time.Second)
+	proctest.WaitLine(t, agentLog, refusedUnauthorized, 15*time.Second)
+	testwait.For(t, 15*time.Second, func() string {
 		if n.status(t).ControlPlane.Connected {
 			return "the agent still says it is connected"
 		}
@@ -457,7 +460,7 @@ func TestRevokingAnAgentEndsItsSessionOnEveryReplica(t *testing.T) {
 func TestRotatingAnAgentTokenEndsTheOldSession(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	agentLog := s.node.startAgent(t).watch()
+	agentLog := s.node.startAgent(t).Watch()
 	s.cp.createDomain(t, "www.impulse-max.com")
 	s.waitConfigured(t, "www.impulse-max.com")
 	old := s.node.cfg["token"].(string)
@@ -469,7 +472,7 @@ func TestRotatingAnAgentTokenEndsTheOldSession(t *testing.T) {
 	if !strings.HasPrefix(rotated.Token, "sja_") || rotated.Token == old {
 		t.Fatalf("rotate-token returned %q", rotated.Token)
 	}
-	waitLine(t, agentLog, refusedUnauthorized, 15*time.Second)
+	proctest.WaitLine(t, agentLog, refusedUnauthorized, 15*time.Second)
 	ys, reply, err := gatewaytest.Connect(s.cp.agentAddr, helloWith(old))
 	if err != nil {
 		t.Fatal(err)
@@ -479,7 +482,7 @@ func TestRotatingAnAgentTokenEndsTheOldSession(t *testing.T) {
 		t.Errorf("the old token got %#v, want unauthorized", reply)
 	}
 
-	s.node.agent.stop(t)
+	s.node.agent.Stop(t, syscall.SIGTERM, 30*time.Second)
 	s.node.cfg["token"] = rotated.Token
 	s.node.startAgent(t)
 	s.cp.createDomain(t, "shop.impulse-max.com")

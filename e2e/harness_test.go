@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,8 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,148 +17,10 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
 	"github.com/jeturing/sajet-domains/internal/cloudflaredtest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// binaries builds both commands once per test process.
-func binaries(t testing.TB) (controlplane, agent string) {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "sajet-e2e-bin")
-		if buildErr != nil {
-			return
-		}
-		for _, pkg := range []string{"controlplane/cmd/sajet-controlplane", "agent/cmd/sajet-agent"} {
-			out, err := exec.Command("go", "build", "-o", binDir, "../"+pkg).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "sajet-controlplane"), filepath.Join(binDir, "sajet-agent")
-}
-
-// proc is a started command whose output is streamed line by line.
-type proc struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	subs []chan string
-	done chan struct{}
-	err  error
-}
-
-func start(t testing.TB, name string, cmd *exec.Cmd) *proc {
-	t.Helper()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.kill() })
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			t.Log(name + ": " + line)
-			p.mu.Lock()
-			for _, c := range p.subs {
-				select {
-				case c <- line:
-				default:
-				}
-			}
-			p.mu.Unlock()
-		}
-		p.mu.Lock()
-		for _, c := range p.subs {
-			close(c)
-		}
-		p.subs = nil
-		p.mu.Unlock()
-	}()
-	return p
-}
-
-// watch returns a channel of the lines printed from now on.
-func (p *proc) watch() chan string {
-	c := make(chan string, 4096)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.subs = append(p.subs, c)
-	return c
-}
-
-// waitLine waits for a line matching re on lines and returns its first submatch (or the line).
-func waitLine(t testing.TB, lines chan string, re *regexp.Regexp, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("process exited before printing %s", re)
-			}
-			if m := re.FindStringSubmatch(line); m != nil {
-				if len(m) > 1 {
-					return m[1]
-				}
-				return line
-			}
-		case <-deadline:
-			t.Fatalf("no line matching %s within %s", re, timeout)
-		}
-	}
-}
-
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-	default:
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// stop sends SIGTERM and waits for the exit.
-func (p *proc) stop(t testing.TB) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("process did not exit within 30s of SIGTERM")
-	}
-}
-
-// freePort returns a loopback address nobody listens on right now (for a control plane that
-// must come back on the same address after a restart).
-func freePort(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // controlPlane is a running sajet-controlplane serve.
 type controlPlane struct {
@@ -171,12 +28,12 @@ type controlPlane struct {
 	certFile, keyFile                 string
 	// flags are extra `serve` flags; a --dns-resolver among them replaces the default one.
 	flags []string
-	p     *proc
+	p     *proctest.Proc
 }
 
 func startControlPlane(t testing.TB, dbURL, agentAddr, certFile, keyFile string, flags ...string) *controlPlane {
 	t.Helper()
-	bin, _ := binaries(t)
+	bin, _ := proctest.Binaries(t)
 	cp := &controlPlane{bin: bin, dbURL: dbURL, agentAddr: agentAddr, certFile: certFile, keyFile: keyFile, flags: flags}
 	cp.start(t)
 	out, err := exec.Command(bin, "token", "create", "--database-url", dbURL, "--role", "admin").Output()
@@ -195,9 +52,8 @@ func (cp *controlPlane) start(t testing.TB) {
 		args = append(args, "--dns-resolver", "127.0.0.1:9")
 	}
 	cmd := exec.Command(cp.bin, append(args, cp.flags...)...)
-	cp.p = start(t, "cp", cmd)
-	lines := cp.p.watch()
-	cp.api = waitLine(t, lines, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), 60*time.Second)
+	cp.p = proctest.Start(t, "cp", cmd)
+	cp.api = proctest.WaitLine(t, cp.p.Lines, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), 60*time.Second)
 }
 
 func (cp *controlPlane) call(t testing.TB, method, path, body string, out any) int {
@@ -283,7 +139,7 @@ type node struct {
 	bus                                 *systemdtest.Bus
 	systemd                             *systemdtest.Manager
 	cfg                                 map[string]any
-	agent                               *proc
+	agent                               *proctest.Proc
 	health                              string
 }
 
@@ -319,9 +175,9 @@ func newNode(t testing.TB, cp *controlPlane, token string) *node {
 	return n
 }
 
-func (n *node) startAgent(t testing.TB, env ...string) *proc {
+func (n *node) startAgent(t testing.TB, env ...string) *proctest.Proc {
 	t.Helper()
-	_, bin := binaries(t)
+	_, bin := proctest.Binaries(t)
 	data, err := json.Marshal(n.cfg) // JSON is YAML
 	if err != nil {
 		t.Fatal(err)
@@ -330,9 +186,8 @@ func (n *node) startAgent(t testing.TB, env ...string) *proc {
 	writeFile(t, cfgPath, string(data))
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Env = append(os.Environ(), append([]string{"DBUS_SYSTEM_BUS_ADDRESS=" + n.bus.Address}, env...)...)
-	n.agent = start(t, "agent", cmd)
-	lines := n.agent.watch()
-	n.health = waitLine(t, lines, regexp.MustCompile(`health endpoint listening" addr=(127\.0\.0\.1:\d+)`), 30*time.Second)
+	n.agent = proctest.Start(t, "agent", cmd)
+	n.health = proctest.WaitLine(t, n.agent.Lines, regexp.MustCompile(`health endpoint listening" addr=(127\.0\.0\.1:\d+)`), 30*time.Second)
 	return n.agent
 }
 
@@ -392,19 +247,4 @@ func writeFile(t testing.TB, path, content string) {
 func certFingerprint(t testing.TB, certFile string) string {
 	t.Helper()
 	return gatewaytest.Fingerprint(t, certFile)
-}
-
-// eventually polls cond every 20 ms until it returns "" or timeout passes, then fails with the
-// last reason.
-func eventually(t testing.TB, timeout time.Duration, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var why string
-	for time.Now().Before(deadline) {
-		if why = cond(); why == "" {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %s", timeout, why)
 }

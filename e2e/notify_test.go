@@ -11,6 +11,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
 )
 
 // notifySocket listens where systemd would (NOTIFY_SOCKET) and returns the datagrams it gets.
@@ -60,7 +61,7 @@ func expectNotify(t *testing.T, msgs <-chan string, want string) {
 // without WATCHDOG=1 it would kill the service.
 func TestBinariesNotifySystemd(t *testing.T) {
 	t.Parallel()
-	cpBin, agentBin := binaries(t)
+	cpBin, agentBin := proctest.Binaries(t)
 	_, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
 
@@ -68,7 +69,7 @@ func TestBinariesNotifySystemd(t *testing.T) {
 	cmd := exec.Command(cpBin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0", "--dns-resolver", "127.0.0.1:9",
 		"--agent-addr", "127.0.0.1:0", "--agent-tls-cert", certFile, "--agent-tls-key", keyFile)
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=200000")
-	start(t, "cp", cmd)
+	proctest.Start(t, "cp", cmd)
 	expectNotify(t, msgs, "READY=1")
 	expectNotify(t, msgs, "WATCHDOG=1")
 
@@ -85,7 +86,7 @@ state_dir: state
 `)
 	acmd := exec.Command(agentBin, "--config", filepath.Join(dir, "agent.yml"))
 	acmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock2, "WATCHDOG_USEC=200000")
-	start(t, "agent", acmd)
+	proctest.Start(t, "agent", acmd)
 	// Ready although the control plane is unreachable: the link comes up in the background.
 	expectNotify(t, msgs2, "READY=1")
 	expectNotify(t, msgs2, "WATCHDOG=1")

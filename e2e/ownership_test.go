@@ -13,6 +13,8 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify/dnstest"
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 // ownershipStack is a control plane that verifies against an in-process DNS server, with the seed
@@ -22,7 +24,7 @@ func ownershipStack(t *testing.T, flags ...string) (*controlPlane, *dnstest.Serv
 	zone := dnstest.Start(t)
 	_, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
-	cp := startControlPlane(t, dbURL, freePort(t), certFile, keyFile, append([]string{"--dns-resolver", zone.Addr()}, flags...)...)
+	cp := startControlPlane(t, dbURL, proctest.FreeAddr(t), certFile, keyFile, append([]string{"--dns-resolver", zone.Addr()}, flags...)...)
 	cp.seed(t)
 	var v map[string]any
 	cp.call(t, "POST", "/api/customers", `{"email":"mallory@example.net","company_name":"Mallory"}`, &v)
@@ -103,7 +105,7 @@ func TestAReleasedSubdomainIsNeverHandedToAnotherCustomer(t *testing.T) {
 	if code := cp.call(t, "DELETE", "/api/domains/www.old-shop.com", "", nil); code != 204 {
 		t.Fatalf("delete: %d", code)
 	}
-	eventually(t, 10*time.Second, func() string {
+	testwait.For(t, 10*time.Second, func() string {
 		if code, _ := cp.raw(t, "GET", "/api/domains/"+first.SajetFullDomain, ""); code != 404 {
 			return "the deleted domain is still there"
 		}

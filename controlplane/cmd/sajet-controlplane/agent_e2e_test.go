@@ -9,6 +9,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/gateway/gatewaytest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
@@ -16,29 +17,14 @@ import (
 // and receive the tunnel's desired ingress with both hostnames of a domain created over REST.
 func TestAgentReceivesDesiredIngressFromTheBinary(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin, _ := proctest.Binaries(t)
 	_, dbURL := storetest.NewDBURL(t)
 	certFile, keyFile := gatewaytest.CertificateFiles(t)
-	p := startAndCollect(t, exec.Command(bin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0",
+	p := proctest.Start(t, "serve", exec.Command(bin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0",
 		"--dns-resolver", "127.0.0.1:9", "--agent-addr", "127.0.0.1:0", "--agent-tls-cert", certFile, "--agent-tls-key", keyFile))
-	var apiURL, agentAddr string
-	deadline := time.After(60 * time.Second)
-	for apiURL == "" || agentAddr == "" {
-		select {
-		case line, ok := <-p.lines:
-			if !ok {
-				t.Fatal("serve exited")
-			}
-			if m := regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`).FindStringSubmatch(line); m != nil {
-				apiURL = m[1]
-			}
-			if m := regexp.MustCompile(`agent gateway listening.*addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(line); m != nil {
-				agentAddr = m[1]
-			}
-		case <-deadline:
-			t.Fatal("serve did not start both listeners")
-		}
-	}
+	listeners := proctest.WaitLines(t, p.Lines, 60*time.Second,
+		regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), regexp.MustCompile(`agent gateway listening.*addr=(127\.0\.0\.1:\d+)`))
+	apiURL, agentAddr := listeners[0], listeners[1]
 	defer stop(t, p)
 	admin := adminToken(t, bin, dbURL)
 	for _, c := range []struct{ path, body string }{

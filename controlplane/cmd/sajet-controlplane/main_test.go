@@ -1,9 +1,9 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,22 +19,11 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare/cftest"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
+	"github.com/jeturing/sajet-domains/internal/proctest"
+	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-// buildBinary compiles the real command once per test.
-// buildBinary builds sajet-controlplane, with sajet-agent beside it as `make build` puts them
-// (dev runs the agent it finds there), and returns the control plane's path.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/", ".", "../../../agent/cmd/sajet-agent").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "sajet-controlplane")
-}
 
 // The control-plane binary carries only itself: dev runs bin/sajet-agent as a child process
 // instead of linking the agent (its D-Bus client, file watcher and apply pipeline).
@@ -54,7 +43,7 @@ func TestControlPlaneLinksNoAgent(t *testing.T) {
 
 func TestMigrateTokenServe(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin, _ := proctest.Binaries(t)
 	_, dbURL := storetest.NewDBURL(t)
 
 	out, err := exec.Command(bin, "migrate", "--database-url", dbURL).CombinedOutput()
@@ -86,8 +75,8 @@ func TestMigrateTokenServe(t *testing.T) {
 	}
 
 	srv := exec.Command(bin, "serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0", "--dns-resolver", "127.0.0.1:9")
-	p := startAndWaitFor(t, srv, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
-	apiURL := p.match
+	p := proctest.Start(t, "serve", srv)
+	apiURL := proctest.WaitLine(t, p.Lines, regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`), 60*time.Second)
 	res := call(t, "GET", apiURL+"/api/domains", token, "")
 	if res.StatusCode != 200 {
 		t.Fatalf("GET /api/domains with the CLI's token: %d", res.StatusCode)
@@ -99,7 +88,7 @@ func TestMigrateTokenServe(t *testing.T) {
 // restarts, and Ctrl-C stops PostgreSQL too.
 func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin, _ := proctest.Binaries(t) // sajet-agent beside it: dev runs the agent it finds there
 	// Not t.TempDir(): as root, PostgreSQL runs as the postgres user, who cannot enter a 0700
 	// directory of root's.
 	base, err := os.MkdirTemp("", "sajet-dev-test-")
@@ -120,27 +109,11 @@ func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func() (apiURL, token string, p *proc) {
-		p = startAndCollect(t, exec.Command(bin, "dev", "--dir", dir, "--http-addr", "127.0.0.1:0"))
-		lines := p.lines
-		deadline := time.After(90 * time.Second)
-		for apiURL == "" || token == "" {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					t.Fatal("dev exited before printing its banner")
-				}
-				if m := regexp.MustCompile(`^\s*API:\s+(http://\S+)`).FindStringSubmatch(line); m != nil {
-					apiURL = m[1]
-				}
-				if m := regexp.MustCompile(`Admin token:\s+(sjt_\S+)`).FindStringSubmatch(line); m != nil {
-					token = m[1]
-				}
-			case <-deadline:
-				t.Fatal("dev printed no banner within 90s")
-			}
-		}
-		return apiURL, token, p
+	run := func() (apiURL, token string, p *proctest.Proc) {
+		p = proctest.Start(t, "dev", exec.Command(bin, "dev", "--dir", dir, "--http-addr", "127.0.0.1:0"))
+		banner := proctest.WaitLines(t, p.Lines, 90*time.Second,
+			regexp.MustCompile(`^\s*API:\s+(http://\S+)`), regexp.MustCompile(`Admin token:\s+(sjt_\S+)`))
+		return banner[0], banner[1], p
 	}
 
 	apiURL, token, cmd := run()
@@ -241,72 +214,6 @@ func call(t *testing.T, method, url, token, body string) *http.Response {
 	return res
 }
 
-// proc is a started command whose output is streamed line by line.
-type proc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan struct{}
-	err   error // set before done is closed
-	match string
-}
-
-// startAndCollect starts cmd and streams its combined output lines.
-func startAndCollect(t *testing.T, cmd *exec.Cmd) *proc {
-	t.Helper()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	go func() {
-		defer close(p.lines)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			t.Log(sc.Text())
-			select {
-			case p.lines <- sc.Text():
-			default: // nobody reads any more; keep draining so the process never blocks
-			}
-		}
-	}()
-	return p
-}
-
-func startAndWaitFor(t *testing.T, cmd *exec.Cmd, re *regexp.Regexp) *proc {
-	t.Helper()
-	p := startAndCollect(t, cmd)
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case line, ok := <-p.lines:
-			if !ok {
-				t.Fatalf("%s exited before printing %s", cmd.Path, re)
-			}
-			if m := re.FindStringSubmatch(line); m != nil {
-				p.match = m[1]
-				return p
-			}
-		case <-timeout:
-			t.Fatalf("no line matching %s within 60s", re)
-		}
-	}
-}
-
-// stop sends SIGINT (Ctrl-C) and waits for a clean exit.
 // procsMentioning counts the processes whose command line contains s.
 func procsMentioning(s string) int {
 	n := 0
@@ -322,18 +229,11 @@ func procsMentioning(s string) int {
 	return n
 }
 
-func stop(t *testing.T, p *proc) {
+// stop sends SIGINT (Ctrl-C) and waits for a clean exit.
+func stop(t *testing.T, p *proctest.Proc) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-		if p.err != nil {
-			t.Errorf("%s exited with %v after SIGINT", p.cmd.Path, p.err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("did not exit within 60s of SIGINT")
+	if err := p.Stop(t, syscall.SIGINT, 60*time.Second); err != nil {
+		t.Errorf("%s exited with %v after SIGINT", p.Cmd.Path, err)
 	}
 }
 
@@ -341,7 +241,7 @@ func stop(t *testing.T, p *proc) {
 // "record created") finishes the work after a restart, with exactly one record.
 func TestKilledControlPlaneFinishesProvisioningAfterRestart(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
+	bin, _ := proctest.Binaries(t)
 	pool, dbURL := storetest.NewDBURL(t)
 	cf := cftest.New(t)
 	cf.SetLatency(2 * time.Second) // the create is in flight when we kill the process
@@ -349,49 +249,42 @@ func TestKilledControlPlaneFinishesProvisioningAfterRestart(t *testing.T) {
 	args := []string{"serve", "--database-url", dbURL, "--http-addr", "127.0.0.1:0", "--dns-resolver", "127.0.0.1:9",
 		"--cloudflare-api-url", cf.URL(), "--cloudflare-api-token", cf.Token, "--cloudflare-zone-id", cf.ZoneID,
 		"--job-rescue-after", "3s", "--reconcile-interval", "1h"}
-	first := startAndWaitFor(t, exec.Command(bin, args...), regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
+	apiRe := regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`)
+	first := proctest.Start(t, "first", exec.Command(bin, args...))
+	apiURL := proctest.WaitLine(t, first.Lines, apiRe, 60*time.Second)
 
 	secret := adminToken(t, bin, dbURL)
-	cust := call(t, "POST", first.match+"/api/customers", secret, `{"email":"ops@impulse-max.com","company_name":"ImpulseMax"}`)
-	tun := call(t, "POST", first.match+"/api/tunnels", secret, `{"name":"tcs-sajet-tunnel","cloudflare_tunnel_id":"6ff42ae2-765d-4adf-8112-31c55c1551ef"}`)
+	cust := call(t, "POST", apiURL+"/api/customers", secret, `{"email":"ops@impulse-max.com","company_name":"ImpulseMax"}`)
+	tun := call(t, "POST", apiURL+"/api/tunnels", secret, `{"name":"tcs-sajet-tunnel","cloudflare_tunnel_id":"6ff42ae2-765d-4adf-8112-31c55c1551ef"}`)
 	if cust.StatusCode != 201 || tun.StatusCode != 201 {
 		t.Fatalf("setup: customer %d tunnel %d", cust.StatusCode, tun.StatusCode)
 	}
-	td := call(t, "POST", first.match+"/api/tenant-deployments", secret, `{"customer_id":1,"name":"odoo","tunnel_id":1,"backend_url":"http://10.10.10.105:8069"}`)
-	dom := call(t, "POST", first.match+"/api/domains", secret, `{"external_domain":"www.impulse-max.com","customer_id":1,"tenant_deployment_id":1}`)
+	td := call(t, "POST", apiURL+"/api/tenant-deployments", secret, `{"customer_id":1,"name":"odoo","tunnel_id":1,"backend_url":"http://10.10.10.105:8069"}`)
+	dom := call(t, "POST", apiURL+"/api/domains", secret, `{"external_domain":"www.impulse-max.com","customer_id":1,"tenant_deployment_id":1}`)
 	if td.StatusCode != 201 || dom.StatusCode != 201 {
 		t.Fatalf("setup: tenant deployment %d domain %d", td.StatusCode, dom.StatusCode)
 	}
 	// Wait until the create call is in flight, then kill the process without any chance to clean up.
-	deadline := time.Now().Add(30 * time.Second)
-	for cf.InFlight() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the control plane never called Cloudflare")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := first.cmd.Process.Kill(); err != nil {
+	testwait.Until(t, 30*time.Second, "the control plane to call Cloudflare", func() bool { return cf.InFlight() > 0 })
+	if err := first.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-first.done
+	<-first.Done()
 
 	cf.SetLatency(0)
-	second := startAndWaitFor(t, exec.Command(bin, args...), regexp.MustCompile(`api=(http://127\.0\.0\.1:\d+)`))
+	second := proctest.Start(t, "second", exec.Command(bin, args...))
+	proctest.WaitLine(t, second.Lines, apiRe, 60*time.Second)
 	defer stop(t, second)
-	deadline = time.Now().Add(60 * time.Second)
-	for {
+	testwait.For(t, 60*time.Second, func() string {
 		var configured bool
 		if err := pool.QueryRow(t.Context(), `SELECT cloudflare_configured FROM custom_domains WHERE external_domain = 'www.impulse-max.com'`).Scan(&configured); err != nil {
 			t.Fatal(err)
 		}
-		if configured {
-			break
+		if !configured {
+			return fmt.Sprintf("the restarted control plane did not finish provisioning; records: %+v", cf.Records())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the restarted control plane did not finish provisioning; records: %+v", cf.Records())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return ""
+	})
 	n := 0
 	for _, r := range cf.Records() {
 		if r.Name == "impulse-max.sajet.us" {
