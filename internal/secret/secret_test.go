@@ -23,7 +23,7 @@ func TestTokensAreFreshAndHashedAsStored(t *testing.T) {
 	if h := Hex(16); len(h) != 32 || strings.Trim(h, "0123456789abcdef") != "" {
 		t.Errorf("Hex(16) = %q", h)
 	}
-	if ID() == ID() {
-		t.Error("two ids are the same")
+	if a, b := ID(), ID(); a == b || len(a) != 26 {
+		t.Errorf("ids %q and %q: want two different 26-character texts", a, b)
 	}
 }
