@@ -26,8 +26,9 @@ import (
 type Options struct {
 	Build  string
 	Logger *slog.Logger
-	// Unit restarts and checks cloudflared; nil with cfg.Unit == "" (render only).
-	Unit UnitControl
+	// Units restart and check cloudflared's units, in the order of cfg.Replicas() (one per
+	// replica); none when the config names none (render only).
+	Units []UnitControl
 	// Crash is the fault-injection hook of apply.Applier.Crash.
 	Crash func(step string)
 }
@@ -54,7 +55,7 @@ type Agent struct {
 	applies   atomic.Pointer[applyStats]
 
 	unitMu sync.Mutex
-	unit   protocol.UnitState
+	units  []protocol.UnitState // by replica, as last read
 }
 
 type applyStats struct {
@@ -72,8 +73,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if n := len(cfg.Replicas()); len(opts.Units) != n {
+		return nil, fmt.Errorf("agent: %d unit controls for the %d units of the config", len(opts.Units), n)
+	}
 	a := &Agent{cfg: cfg, opts: opts, log: opts.Logger, bootID: rand.Text(), started: time.Now(),
-		requests: make(chan request, 64)}
+		requests: make(chan request, 64), units: make([]protocol.UnitState, len(opts.Units))}
 	a.applies.Store(&applyStats{})
 	a.applier = &apply.Applier{
 		ConfigPath: cfg.ConfigPath, BaseConfig: cfg.BaseConfig, StateDir: cfg.StateDir,
@@ -82,8 +86,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Agent, error) 
 	if cfg.CloudflaredBin != "" {
 		a.applier.Check = CloudflaredCheck(cfg.CloudflaredBin)
 	}
-	if opts.Unit != nil {
-		a.applier.Unit = opts.Unit
+	for _, u := range opts.Units {
+		a.applier.Units = append(a.applier.Units, u)
 	}
 	if err := a.applier.Open(ctx); err != nil {
 		return nil, err
@@ -172,7 +176,7 @@ func (a *Agent) loop(ctx context.Context, w *watch.Watcher) error {
 func (a *Agent) serve(ctx context.Context, queue []request) []request {
 	// Hold back while the applier would wait for its minimum restart interval anyway, collecting
 	// newer pushes: they are applied as one.
-	if wait := time.Until(a.applier.RestartAllowedAt()); wait > 0 && a.opts.Unit != nil {
+	if wait := time.Until(a.applier.RestartAllowedAt()); wait > 0 && len(a.opts.Units) > 0 {
 		timer := time.NewTimer(wait)
 	collect:
 		for {
@@ -328,10 +332,37 @@ func (a *Agent) Status() protocol.Status {
 	return s
 }
 
-func (a *Agent) unitState() protocol.UnitState {
+// unitStates returns each replica's state as last read.
+func (a *Agent) unitStates() []protocol.UnitState {
 	a.unitMu.Lock()
 	defer a.unitMu.Unlock()
-	return a.unit
+	return append([]protocol.UnitState(nil), a.units...)
+}
+
+// unitState sums the replicas up for the control plane, whose protocol knows one cloudflared
+// per agent: the state of the first replica that is not active (else of the first), restarts
+// and ready connections added up, the latest start.
+func (a *Agent) unitState() protocol.UnitState {
+	states := a.unitStates()
+	if len(states) == 0 {
+		return protocol.UnitState{}
+	}
+	sum := states[0]
+	for _, st := range states {
+		if st.ActiveState != "active" {
+			sum.ActiveState, sum.SubState = st.ActiveState, st.SubState
+			break
+		}
+	}
+	sum.NRestarts, sum.ReadyConnections = 0, 0
+	for _, st := range states {
+		sum.NRestarts += st.NRestarts
+		sum.ReadyConnections += st.ReadyConnections
+		if st.LastRestart.After(sum.LastRestart) {
+			sum.LastRestart = st.LastRestart
+		}
+	}
+	return sum
 }
 
 func (a *Agent) pollUnit(ctx context.Context) {
@@ -348,17 +379,19 @@ func (a *Agent) pollUnit(ctx context.Context) {
 }
 
 func (a *Agent) refreshUnit(ctx context.Context) {
-	if a.opts.Unit == nil {
+	if len(a.opts.Units) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	u, err := a.opts.Unit.State(ctx)
-	if err != nil && !errors.Is(err, context.Canceled) {
-		a.log.Debug("read unit state", "err", err)
-		return
+	for i, u := range a.opts.Units {
+		st, err := u.State(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Debug("read unit state", "unit", a.cfg.Replicas()[i].Name, "err", err)
+			continue
+		}
+		a.unitMu.Lock()
+		a.units[i] = st
+		a.unitMu.Unlock()
 	}
-	a.unitMu.Lock()
-	a.unit = u
-	a.unitMu.Unlock()
 }

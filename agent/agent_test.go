@@ -206,7 +206,7 @@ min_restart_interval: 1ms
 // run starts (or restarts) the agent process-equivalent: a new Agent on the same files.
 func (h *harness) run(t *testing.T) {
 	t.Helper()
-	a, err := New(context.Background(), h.cfg, Options{Build: "test", Unit: h.unit, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	a, err := New(context.Background(), h.cfg, Options{Build: "test", Units: []UnitControl{h.unit}, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

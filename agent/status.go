@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,11 +33,21 @@ type Report struct {
 		LastError      *LastError `json:"last_error,omitempty"`
 		Drift          int64      `json:"drift"`
 	} `json:"config"`
+	// Cloudflared sums the replicas up (unit: their names, comma-separated; the state of the
+	// first one that is not active); Replicas has each one.
 	Cloudflared struct {
 		Unit string `json:"unit"`
 		protocol.UnitState
-		RestartsByAgent int64 `json:"restarts_by_agent"`
+		RestartsByAgent int64     `json:"restarts_by_agent"`
+		Replicas        []Replica `json:"replicas,omitempty"`
 	} `json:"cloudflared"`
+}
+
+// Replica is one unit of cloudflared as /status shows it.
+type Replica struct {
+	Unit     string `json:"unit"`
+	ReadyURL string `json:"ready_url,omitempty"`
+	protocol.UnitState
 }
 
 // LastError is the most recent failed apply.
@@ -64,8 +75,12 @@ func (a *Agent) Report() Report {
 			r.Config.LastError = &LastError{Stage: l.Stage, Msg: l.Err, Version: l.Version, At: l.At}
 		}
 	}
-	r.Cloudflared.Unit = a.cfg.Unit
+	r.Cloudflared.Unit = strings.Join(a.cfg.UnitNames(), ", ")
 	r.Cloudflared.UnitState = a.unitState()
+	for i, st := range a.unitStates() {
+		u := a.cfg.Replicas()[i]
+		r.Cloudflared.Replicas = append(r.Cloudflared.Replicas, Replica{Unit: u.Name, ReadyURL: u.ReadyURL, UnitState: st})
+	}
 	r.Cloudflared.RestartsByAgent = snap.Restarts
 	r.Status = "pass"
 	if err := a.Ready(); err != nil {
@@ -80,9 +95,10 @@ func (a *Agent) Report() Report {
 
 // Live reports whether the main loop turned recently.
 func (a *Agent) Live() error {
-	// An apply legitimately holds the loop for a restart, a verify and, on failure, a rollback's
-	// restart and verify; only longer than that is stuck.
-	limit := 2*(a.cfg.RestartTimeout+a.cfg.ReadyTimeout) + a.cfg.MinRestartInterval + time.Minute
+	// An apply legitimately holds the loop for a restart and a verify of each replica and, on
+	// failure, a rollback's; only longer than that is stuck.
+	n := time.Duration(max(1, len(a.opts.Units)))
+	limit := 2*n*(a.cfg.RestartTimeout+a.cfg.ReadyTimeout+a.cfg.StartGrace) + a.cfg.MinRestartInterval + time.Minute
 	if since := time.Since(time.Unix(0, a.heartbeat.Load())); since > limit {
 		return fmt.Errorf("main loop stuck for %s", since.Round(time.Second))
 	}
@@ -112,16 +128,17 @@ func (a *Agent) Ready() error {
 	return a.unitOK()
 }
 
+// unitOK checks every replica: one that is down is a problem to fix even while the others serve.
 func (a *Agent) unitOK() error {
-	if a.opts.Unit == nil {
-		return nil
-	}
-	u := a.unitState()
-	if u.ActiveState != "active" {
-		return fmt.Errorf("%s is %s", a.cfg.Unit, orUnknown(u.ActiveState))
-	}
-	if a.cfg.ReadyURL != "" && u.ReadyConnections == 0 {
-		return fmt.Errorf("%s has no ready connections to Cloudflare", a.cfg.Unit)
+	replicas := a.cfg.Replicas()
+	for i, u := range a.unitStates() {
+		r := replicas[i]
+		if u.ActiveState != "active" {
+			return fmt.Errorf("%s is %s", r.Name, orUnknown(u.ActiveState))
+		}
+		if r.ReadyURL != "" && u.ReadyConnections == 0 {
+			return fmt.Errorf("%s has no ready connections to Cloudflare", r.Name)
+		}
 	}
 	return nil
 }

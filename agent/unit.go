@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jeturing/sajet-domains/agent/apply"
@@ -18,40 +19,62 @@ import (
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
-// SystemdUnit is cloudflared's unit driven through systemd's D-Bus API. Its client dials on first
-// use and again after a failure, so the agent starts (and renders) even while the bus is
-// unreachable, and survives a dbus-daemon restart.
+// SystemdUnit is cloudflared's unit (or one of its replicas) driven through systemd's D-Bus API.
+// Its client dials on first use and again after a failure, so the agent starts (and renders)
+// even while the bus is unreachable, and survives a dbus-daemon restart.
 type SystemdUnit struct {
 	Name           string
 	RestartTimeout time.Duration
 	ReadyTimeout   time.Duration
-	// ReadyURL is cloudflared's /ready; "" checks only ActiveState.
+	// ReadyURL is cloudflared's /ready; "" checks only ActiveState, held for StartGrace.
 	ReadyURL string
+	// StartGrace is how long, without ReadyURL, the unit must stay active after a restart:
+	// with Type=simple systemd calls a unit active as soon as its process runs, and cloudflared
+	// exits within milliseconds on a config it refuses.
+	StartGrace time.Duration
+	// Client is the system bus connection, shared by the replicas; nil → one of its own.
+	Client *systemd.Client
 
-	client systemd.Client
-	http   http.Client
+	once sync.Once
+	http http.Client
+}
+
+func (u *SystemdUnit) client() *systemd.Client {
+	u.once.Do(func() {
+		if u.Client == nil {
+			u.Client = &systemd.Client{}
+		}
+	})
+	return u.Client
 }
 
 // Close releases the bus connection.
-func (u *SystemdUnit) Close() { u.client.Close() }
+func (u *SystemdUnit) Close() { u.client().Close() }
 
-// Restart implements apply.Unit.
+// Restart implements apply.Unit. A restart systemd refused (polkit, no such unit) is an
+// *apply.UntouchedError: no job started, so a rollback leaves the unit alone.
 func (u *SystemdUnit) Restart(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, u.RestartTimeout)
 	defer cancel()
-	return u.client.Restart(ctx, u.Name)
+	err := u.client().Restart(ctx, u.Name)
+	if err != nil && systemd.Refused(err) {
+		return &apply.UntouchedError{Err: err}
+	}
+	return err
 }
 
 // Verify implements apply.Unit: the unit is active and, when ReadyURL is set, cloudflared reports
-// at least one connection to Cloudflare's edge.
+// at least one connection to Cloudflare's edge; without ReadyURL it must stay active, without
+// starting again, for StartGrace.
 func (u *SystemdUnit) Verify(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, u.ReadyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, u.ReadyTimeout+u.StartGrace)
 	defer cancel()
-	if _, err := u.client.WaitActive(ctx, u.Name); err != nil {
+	st, err := u.client().WaitActive(ctx, u.Name)
+	if err != nil {
 		return err
 	}
 	if u.ReadyURL == "" {
-		return nil
+		return u.hold(ctx, st)
 	}
 	var last error
 	for {
@@ -65,10 +88,32 @@ func (u *SystemdUnit) Verify(ctx context.Context) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cloudflared not ready within %s: %w", u.ReadyTimeout, last)
+			return fmt.Errorf("%s not ready within %s: %w", u.Name, u.ReadyTimeout, last)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// hold checks every 100ms for StartGrace that the unit stays active and does not start again
+// (systemd's Restart= would bring a crashed cloudflared back, with a new ActiveEnterTimestamp).
+func (u *SystemdUnit) hold(ctx context.Context, active protocol.UnitState) error {
+	end := time.Now().Add(u.StartGrace)
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", u.Name, ctx.Err())
+		case <-time.After(min(100*time.Millisecond, time.Until(end))):
+		}
+		st, err := u.client().Unit(ctx, u.Name)
+		if err != nil {
+			return err
+		}
+		if st.ActiveState != "active" || !st.LastRestart.Equal(active.LastRestart) {
+			return fmt.Errorf("%s did not stay up: %s (%s) within %s of starting (see journalctl -u %s)",
+				u.Name, st.ActiveState, st.SubState, u.StartGrace, u.Name)
+		}
+	}
+	return nil
 }
 
 // ready asks cloudflared's /ready how many edge connections it holds.
@@ -98,7 +143,7 @@ func (u *SystemdUnit) ready(ctx context.Context) (int, error) {
 
 // State implements UnitControl.
 func (u *SystemdUnit) State(ctx context.Context) (protocol.UnitState, error) {
-	st, err := u.client.Unit(ctx, u.Name)
+	st, err := u.client().Unit(ctx, u.Name)
 	if err != nil {
 		return protocol.UnitState{}, err
 	}
@@ -112,7 +157,7 @@ func (u *SystemdUnit) State(ctx context.Context) (protocol.UnitState, error) {
 func (u *SystemdUnit) ActiveSince(ctx context.Context) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s, err := u.client.Unit(ctx, u.Name)
+	s, err := u.client().Unit(ctx, u.Name)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -168,7 +168,7 @@ func newNode(t testing.TB, cp *controlPlane, token string) *node {
 		"fingerprint": certFingerprint(t, cp.certFile), "base_config": n.basePath, "config_path": n.configPath,
 		"unit": "cloudflared.service", "health_addr": "127.0.0.1:0", "state_dir": n.stateDir,
 		"min_restart_interval": "1ms", "keepalive": "1s", "status_interval": "1s", "rescan_interval": "2s",
-		"restart_timeout": "2s", "ready_timeout": "2s",
+		"restart_timeout": "2s", "ready_timeout": "2s", "start_grace": "1ms",
 		// The real cloudflared judges every config, as on a tunnel host.
 		"cloudflared_bin": cloudflaredtest.Path(t),
 	}

@@ -19,13 +19,25 @@ import (
 	"github.com/jeturing/sajet-domains/shared/protocol"
 )
 
-// Unit is the service that reads the config (cloudflared), as the pipeline needs it.
+// Unit is a service that reads the config (cloudflared, or one of its replicas), as the
+// pipeline needs it.
 type Unit interface {
-	// Restart restarts the unit and returns once its restart job finished successfully.
+	// Restart restarts the unit and returns once its restart job finished successfully. An
+	// error after which the unit was certainly not touched (systemd refused the call) is an
+	// *UntouchedError.
 	Restart(ctx context.Context) error
 	// Verify returns nil once the restarted unit runs (active, and ready when that is checked).
 	Verify(ctx context.Context) error
 }
+
+// UntouchedError is a restart refused before it started anything: polkit denied it, or systemd
+// has no such unit. The unit still runs whatever it ran, so a rollback does not restart it.
+type UntouchedError struct {
+	Err error
+}
+
+func (e *UntouchedError) Error() string { return e.Err.Error() }
+func (e *UntouchedError) Unwrap() error { return e.Err }
 
 // Checker validates a complete config file beyond the built-in validator, e.g. with
 // `cloudflared tunnel --config F ingress validate`. A verdict against the file is a *Refusal;
@@ -119,8 +131,10 @@ type Applier struct {
 	StateDir   string
 	// Check runs after the built-in validation, on the temp file; nil → none.
 	Check Checker
-	// Unit is restarted after each write; nil → render only (never restart).
-	Unit Unit
+	// Units are restarted after each write, one at a time and in order, each verified before
+	// the next is touched (replicas of one tunnel: the others serve meanwhile); none → render
+	// only (never restart).
+	Units []Unit
 	// MinRestartInterval spaces restarts; an apply inside it waits (ctx permitting).
 	MinRestartInterval time.Duration
 	// Crash is called at each Step*; tests make it kill the process. Nil in production.
@@ -285,15 +299,26 @@ func (a *Applier) Reconcile(ctx context.Context) (res Result, changed bool) {
 	return res, true
 }
 
-// unitStillRunsApplied reports whether the unit has certainly not started since it was verified
-// running the applied config.
+// unitStillRunsApplied reports whether no unit has started since they were verified running the
+// applied config.
 func (a *Applier) unitStillRunsApplied(ctx context.Context) bool {
-	st, ok := a.Unit.(StartTimer)
-	if !ok || a.state.VerifiedAt.IsZero() {
-		return a.Unit == nil // render-only: nothing to restart anyway
+	if len(a.Units) == 0 {
+		return true // render-only: nothing to restart anyway
 	}
-	since, err := st.ActiveSince(ctx)
-	return err == nil && !since.IsZero() && !since.After(a.state.VerifiedAt)
+	if a.state.VerifiedAt.IsZero() {
+		return false
+	}
+	for _, u := range a.Units {
+		st, ok := u.(StartTimer)
+		if !ok {
+			return false
+		}
+		since, err := st.ActiveSince(ctx)
+		if err != nil || since.IsZero() || since.After(a.state.VerifiedAt) {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *Applier) configMode() os.FileMode {
@@ -504,27 +529,28 @@ func (a *Applier) apply(ctx context.Context, want State, countDrift bool) Result
 	return a.settle(ctx, start, p, false)
 }
 
-// settle restarts the unit for a published pending apply, then commits it or rolls it back.
+// settle restarts the units for a published pending apply, then commits it or rolls it back.
 func (a *Applier) settle(ctx context.Context, start time.Time, p pending, recovering bool) Result {
 	res := Result{Version: p.Version, SHA256: p.SHA256, Written: !recovering}
-	stage, err := a.restart(ctx)
+	r := a.restartUnits(ctx)
+	stage, err := r.stage, r.err
 	if err == nil {
 		p.AppliedAt = time.Now().UTC()
-		if a.Unit != nil {
+		if len(a.Units) > 0 {
 			p.VerifiedAt = p.AppliedAt
 		}
 		if err = a.commit(p.State); err != nil {
 			stage = protocol.StageWrite
 		}
 	}
-	res.Restarted = a.Unit != nil
+	res.Restarted = r.started > 0
 	if err == nil {
 		res.OK = true
 		res.Duration, res.At = time.Since(start), time.Now()
 		return res
 	}
 	a.logger().Error("apply failed; rolling back to the last good config", "version", p.Version, "stage", stage, "err", err)
-	if rbErr := a.rollback(ctx, p); rbErr != nil {
+	if rbErr := a.rollback(ctx, p, rollbackOrder(len(a.Units), r, recovering)); rbErr != nil {
 		a.degraded = true
 		res.Stage = protocol.StageRollback
 		res.Err = fmt.Sprintf("%s: %v; then rollback failed: %v", stage, err, rbErr)
@@ -539,29 +565,77 @@ func (a *Applier) settle(ctx context.Context, start time.Time, p pending, recove
 	return res
 }
 
-// restart restarts and verifies the unit, spacing restarts by MinRestartInterval. It returns the
-// failing stage with the error.
-func (a *Applier) restart(ctx context.Context) (string, error) {
-	if a.Unit == nil {
-		return "", nil
+// restarted is the outcome of restartUnits.
+type restarted struct {
+	started int    // units whose restart job started
+	failed  int    // index of the unit that failed, -1 when none did
+	touched bool   // the failed unit's restart started (it is down or runs the new config)
+	stage   string // protocol.Stage* of the failure
+	err     error
+}
+
+// restartUnits restarts and verifies the units one at a time, in order, spacing applies by
+// MinRestartInterval. It stops at the first failure, so the units after it are never touched
+// and keep serving the config they run.
+func (a *Applier) restartUnits(ctx context.Context) restarted {
+	r := restarted{failed: -1}
+	if len(a.Units) == 0 {
+		return r
 	}
 	if wait := time.Until(a.lastRestart.Add(a.MinRestartInterval)); wait > 0 {
 		select {
 		case <-ctx.Done():
-			return protocol.StageRestart, fmt.Errorf("waiting for the minimum restart interval: %w", ctx.Err())
+			r.failed, r.stage, r.err = 0, protocol.StageRestart, fmt.Errorf("waiting for the minimum restart interval: %w", ctx.Err())
+			return r
 		case <-time.After(wait):
 		}
 	}
 	a.lastRestart = time.Now()
-	a.restarts++
-	if err := a.Unit.Restart(ctx); err != nil {
-		return protocol.StageRestart, err
+	for i, u := range a.Units {
+		if err := u.Restart(ctx); err != nil {
+			var untouched *UntouchedError
+			r.touched = !errors.As(err, &untouched)
+			if r.touched {
+				r.started++
+				a.restarts++
+			}
+			r.failed, r.stage, r.err = i, protocol.StageRestart, err
+			return r
+		}
+		r.started++
+		a.restarts++
+		if i == 0 {
+			a.crash(StepRestarted)
+		}
+		if err := u.Verify(ctx); err != nil {
+			r.failed, r.touched, r.stage, r.err = i, true, protocol.StageVerify, err
+			return r
+		}
 	}
-	a.crash(StepRestarted)
-	if err := a.Unit.Verify(ctx); err != nil {
-		return protocol.StageVerify, err
+	return r
+}
+
+// rollbackOrder is the order in which a rollback restarts units: first the one that failed (it
+// is down, or runs the refused config), so it serves again before any other replica is touched;
+// then the ones restarted before it, in their order. The units after it were never touched and
+// still run the last good config, so they are left alone, except after a crash (recovering), when
+// nobody knows which units the dead process restarted. A unit whose restart was refused without
+// a job is not restarted either: it still runs what it ran.
+func rollbackOrder(n int, r restarted, recovering bool) []int {
+	var order []int
+	if r.failed >= 0 && r.touched {
+		order = append(order, r.failed)
 	}
-	return "", nil
+	end := r.failed
+	if r.failed < 0 || recovering {
+		end = n
+	}
+	for i := range end {
+		if i != r.failed {
+			order = append(order, i)
+		}
+	}
+	return order
 }
 
 // saveLastGood copies config.yml to the state dir when it parses as a valid config.
@@ -588,8 +662,10 @@ func (a *Applier) saveLastGood(prevSHA string) error {
 	return writeFileAtomic(a.lastGoodPath(), data, 0o600)
 }
 
-// rollback puts the last-good file back and restarts the unit on it.
-func (a *Applier) rollback(ctx context.Context, p pending) error {
+// rollback puts the last-good file back and restarts the units in order on it, each verified
+// before the next. It stops at the first unit that does not come back: restarting more would only
+// take down replicas that serve.
+func (a *Applier) rollback(ctx context.Context, p pending, order []int) error {
 	defer os.Remove(a.pendingPath())
 	lg, err := readLimited(a.lastGoodPath())
 	if err != nil {
@@ -610,17 +686,17 @@ func (a *Applier) rollback(ctx context.Context, p pending) error {
 			return fmt.Errorf("restore last-good copy: %w", err)
 		}
 	}
-	if a.Unit == nil {
-		return nil
-	}
-	// The restart interval does not apply: cloudflared is down or running a bad config.
-	a.lastRestart = time.Now()
-	a.restarts++
-	if err := a.Unit.Restart(ctx); err != nil {
-		return fmt.Errorf("restart on the last-good config: %w", err)
-	}
-	if err := a.Unit.Verify(ctx); err != nil {
-		return fmt.Errorf("verify on the last-good config: %w", err)
+	// The restart interval does not apply: a unit is down or running a bad config.
+	for _, i := range order {
+		u := a.Units[i]
+		a.lastRestart = time.Now()
+		a.restarts++
+		if err := u.Restart(ctx); err != nil {
+			return fmt.Errorf("restart on the last-good config: %w", err)
+		}
+		if err := u.Verify(ctx); err != nil {
+			return fmt.Errorf("verify on the last-good config: %w", err)
+		}
 	}
 	return nil
 }

@@ -81,7 +81,7 @@ func newEnv(t *testing.T, operatorConfig string) *env {
 // applier returns a fresh Applier on the same files, as after a process restart.
 func (e *env) applier() *Applier {
 	return &Applier{ConfigPath: filepath.Join(e.dir, "config.yml"), BaseConfig: filepath.Join(e.dir, "base.yml"),
-		StateDir: filepath.Join(e.dir, "state"), Unit: e.unit}
+		StateDir: filepath.Join(e.dir, "state"), Units: []Unit{e.unit}}
 }
 
 func (e *env) config(t *testing.T) string {
@@ -391,7 +391,7 @@ func TestDriftRevertRestartsOnlyIfTheUnitStartedSince(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, operatorFile)
 			u := &startTimedUnit{fakeUnit: e.unit}
-			e.a.Unit = u
+			e.a.Units = []Unit{u}
 			u.since = time.Now()
 			if res := e.a.Apply(context.Background(), 1, rules("a.example.com")); !res.OK {
 				t.Fatal(res)

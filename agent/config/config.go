@@ -43,14 +43,24 @@ type Config struct {
 	BaseConfig string `yaml:"base_config"`
 	// ConfigPath is the file cloudflared reads, which the agent owns.
 	ConfigPath string `yaml:"config_path"`
-	// Unit is the systemd unit to restart after a change; empty = render only, never restart.
+	// Unit is the systemd unit to restart after a change; empty (and no Units) = render only,
+	// never restart.
 	Unit string `yaml:"unit"`
+	// Units are replicas of the tunnel's connector (e.g. cloudflared@1.service and
+	// cloudflared@2.service), each with its own ready URL. An apply restarts them one at a time,
+	// the next only once the previous one is ready again, so some replica always serves. Set
+	// unit (with ready_url) or units, not both.
+	Units []UnitConfig `yaml:"units"`
 	// CloudflaredBin, when set, also validates each config with `cloudflared tunnel --config F
 	// ingress validate`.
 	CloudflaredBin string `yaml:"cloudflared_bin"`
 	// ReadyURL is cloudflared's /ready on its metrics port; when set, a restart counts only once
 	// it answers 200 with at least one ready connection.
 	ReadyURL string `yaml:"ready_url"`
+	// StartGrace is how long a unit without a ready URL must stay active after a restart to
+	// count as started: with Type=simple systemd reports a unit active as soon as its process
+	// runs, and cloudflared exits within milliseconds on a config it refuses.
+	StartGrace time.Duration `yaml:"start_grace"`
 	// HealthAddr serves /healthz, /livez, /readyz, /status and /metrics; "off" disables it.
 	HealthAddr string `yaml:"health_addr"`
 	// StateDir holds the applied state and the pending marker across crashes.
@@ -72,6 +82,35 @@ type Config struct {
 	RescanInterval time.Duration `yaml:"rescan_interval"`
 }
 
+// UnitConfig is one replica in Units.
+type UnitConfig struct {
+	// Name is the systemd unit, e.g. cloudflared@1.service.
+	Name string `yaml:"name"`
+	// ReadyURL is this replica's /ready (its own --metrics address).
+	ReadyURL string `yaml:"ready_url"`
+}
+
+// Replicas returns the units to restart, in order: Units, or Unit with ReadyURL as the only
+// one, or none (render only).
+func (c *Config) Replicas() []UnitConfig {
+	if len(c.Units) > 0 {
+		return c.Units
+	}
+	if c.Unit != "" {
+		return []UnitConfig{{Name: c.Unit, ReadyURL: c.ReadyURL}}
+	}
+	return nil
+}
+
+// UnitNames are the names of Replicas.
+func (c *Config) UnitNames() []string {
+	var names []string
+	for _, u := range c.Replicas() {
+		names = append(names, u.Name)
+	}
+	return names
+}
+
 // Defaults for the optional fields.
 const (
 	DefaultHealthAddr         = "127.0.0.1:9460"
@@ -79,6 +118,7 @@ const (
 	DefaultMinRestartInterval = 5 * time.Second
 	DefaultRestartTimeout     = 90 * time.Second
 	DefaultReadyTimeout       = 30 * time.Second
+	DefaultStartGrace         = 2 * time.Second
 	DefaultStatusInterval     = 15 * time.Second
 	DefaultKeepalive          = 15 * time.Second
 	DefaultRescanInterval     = 60 * time.Second
@@ -146,6 +186,7 @@ func (c *Config) setDefaults() {
 	set(&c.MinRestartInterval, DefaultMinRestartInterval)
 	set(&c.RestartTimeout, DefaultRestartTimeout)
 	set(&c.ReadyTimeout, DefaultReadyTimeout)
+	set(&c.StartGrace, DefaultStartGrace)
 	set(&c.StatusInterval, DefaultStatusInterval)
 	set(&c.Keepalive, DefaultKeepalive)
 	set(&c.RescanInterval, DefaultRescanInterval)
@@ -179,8 +220,11 @@ func (c *Config) Check() error {
 	if filepath.Clean(c.BaseConfig) == filepath.Clean(c.ConfigPath) {
 		return errors.New("base_config and config_path: must be different files (the agent rewrites config_path)")
 	}
-	if c.ReadyURL != "" && !strings.HasPrefix(c.ReadyURL, "http://") && !strings.HasPrefix(c.ReadyURL, "https://") {
-		return fmt.Errorf("ready_url: want an http(s) URL such as http://127.0.0.1:20241/ready, got %q", c.ReadyURL)
+	if err := checkReadyURL(c.ReadyURL); err != nil {
+		return fmt.Errorf("ready_url: %w", err)
+	}
+	if err := c.checkUnits(); err != nil {
+		return err
 	}
 	if c.HealthAddr != "off" {
 		if _, _, err := net.SplitHostPort(c.HealthAddr); err != nil {
@@ -188,7 +232,7 @@ func (c *Config) Check() error {
 		}
 	}
 	for name, d := range map[string]time.Duration{"min_restart_interval": c.MinRestartInterval,
-		"restart_timeout": c.RestartTimeout, "ready_timeout": c.ReadyTimeout, "status_interval": c.StatusInterval,
+		"restart_timeout": c.RestartTimeout, "ready_timeout": c.ReadyTimeout, "start_grace": c.StartGrace, "status_interval": c.StatusInterval,
 		"keepalive": c.Keepalive, "rescan_interval": c.RescanInterval} {
 		if d < 0 {
 			return fmt.Errorf("%s: must not be negative", name)
@@ -198,6 +242,60 @@ func (c *Config) Check() error {
 		return errors.New("keepalive: at least 1s")
 	}
 	return nil
+}
+
+func checkReadyURL(u string) error {
+	if u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("want an http(s) URL such as http://127.0.0.1:20241/ready, got %q", u)
+	}
+	return nil
+}
+
+// checkUnits checks unit and units. Several replicas each need a ready URL: a replica counts as
+// restarted only once it is connected again, and that is what keeps another one serving while
+// the next restarts ("active" says only that the process runs).
+func (c *Config) checkUnits() error {
+	if len(c.Units) == 0 {
+		if c.Unit != "" && !validUnitName(c.Unit) {
+			return fmt.Errorf("unit: %q is not a systemd service name such as cloudflared.service", c.Unit)
+		}
+		return nil
+	}
+	if c.Unit != "" || c.ReadyURL != "" {
+		return errors.New("unit and ready_url: not with units (each entry of units has its own name and ready_url)")
+	}
+	names, urls := map[string]bool{}, map[string]bool{}
+	for i, u := range c.Units {
+		switch {
+		case !validUnitName(u.Name):
+			return fmt.Errorf("units[%d].name: %q is not a systemd service name such as cloudflared@1.service", i, u.Name)
+		case names[u.Name]:
+			return fmt.Errorf("units[%d].name: %s is listed twice", i, u.Name)
+		case len(c.Units) > 1 && u.ReadyURL == "":
+			return fmt.Errorf("units[%d].ready_url: required with several units (the next replica restarts only once this one is ready)", i)
+		case u.ReadyURL != "" && urls[u.ReadyURL]:
+			return fmt.Errorf("units[%d].ready_url: %s is another unit's too (give each replica its own --metrics address)", i, u.ReadyURL)
+		}
+		if err := checkReadyURL(u.ReadyURL); err != nil {
+			return fmt.Errorf("units[%d].ready_url: %w", i, err)
+		}
+		names[u.Name], urls[u.ReadyURL] = true, true
+	}
+	return nil
+}
+
+// validUnitName accepts what the polkit rule and systemd can name: a .service unit, template
+// instances included, without path separators, spaces or quotes.
+func validUnitName(s string) bool {
+	if !strings.HasSuffix(s, ".service") || len(s) > 255 || len(s) == len(".service") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@._-:\\", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // ServerNameOrHost is the name the control plane's certificate must carry.

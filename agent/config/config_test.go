@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,14 @@ func TestParseRejects(t *testing.T) {
 		{name: "negative duration", extra: "ready_timeout: -1s\n", want: "must not be negative"},
 		{name: "tiny keepalive", extra: "keepalive: 10ms\n", want: "keepalive"},
 		{name: "not yaml", replace: "token: [", want: "yaml"},
+		{name: "unit not a service", extra: "unit: cloudflared\n", want: "not a systemd service name"},
+		{name: "unit and units", extra: "unit: cloudflared.service\nunits:\n  - name: cloudflared@1.service\n", want: "not with units"},
+		{name: "ready_url and units", extra: "ready_url: http://127.0.0.1:1/ready\nunits:\n  - name: cloudflared@1.service\n", want: "not with units"},
+		{name: "replica without ready url", extra: "units:\n  - {name: cloudflared@1.service, ready_url: http://127.0.0.1:1/ready}\n  - {name: cloudflared@2.service}\n", want: "units[1].ready_url: required with several units"},
+		{name: "replica listed twice", extra: "units:\n  - {name: cloudflared@1.service, ready_url: http://127.0.0.1:1/ready}\n  - {name: cloudflared@1.service, ready_url: http://127.0.0.1:2/ready}\n", want: "listed twice"},
+		{name: "two replicas, one ready url", extra: "units:\n  - {name: cloudflared@1.service, ready_url: http://127.0.0.1:1/ready}\n  - {name: cloudflared@2.service, ready_url: http://127.0.0.1:1/ready}\n", want: "another unit's too"},
+		{name: "replica name with a quote", extra: "units:\n  - {name: 'a\"b.service'}\n", want: "units[0].name"},
+		{name: "replica bad ready url", extra: "units:\n  - {name: cloudflared@1.service, ready_url: 127.0.0.1:1}\n", want: "units[0].ready_url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,5 +109,28 @@ func TestLoadResolvesRelativePathsAndBoundsSize(t *testing.T) {
 	}
 	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("Load of an oversize file = %v", err)
+	}
+}
+
+func TestReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		want        []UnitConfig
+	}{
+		{name: "render only"},
+		{name: "one unit", extra: "unit: cloudflared.service\nready_url: http://127.0.0.1:20241/ready\n",
+			want: []UnitConfig{{Name: "cloudflared.service", ReadyURL: "http://127.0.0.1:20241/ready"}}},
+		{name: "replicas in order", extra: "units:\n  - {name: cloudflared@2.service, ready_url: http://127.0.0.1:20242/ready}\n  - {name: cloudflared@1.service, ready_url: http://127.0.0.1:20241/ready}\n",
+			want: []UnitConfig{{Name: "cloudflared@2.service", ReadyURL: "http://127.0.0.1:20242/ready"}, {Name: "cloudflared@1.service", ReadyURL: "http://127.0.0.1:20241/ready"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(minimal + tc.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Replicas(); !slices.Equal(got, tc.want) {
+				t.Errorf("Replicas = %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ func TestRestart(t *testing.T) {
 		{name: "canceled is a job error", behavior: systemdtest.Behavior{Result: "canceled"}, wantResult: "canceled", wantJobs: 1},
 		{name: "dependency is a job error", behavior: systemdtest.Behavior{Result: "dependency"}, wantResult: "dependency", wantJobs: 1},
 		{name: "a late failure beats a foreign success", behavior: systemdtest.Behavior{Result: "timeout", ForeignJobRemovedFirst: true, Delay: 50 * time.Millisecond}, wantResult: "timeout", wantJobs: 1},
-		{name: "a polkit denial names the rule", behavior: systemdtest.Behavior{Deny: true}, wantErr: "polkit rule allowing it to manage cloudflared.service", wantJobs: 0},
+		{name: "a polkit denial names the rule", behavior: systemdtest.Behavior{Deny: true}, wantErr: "polkit does not let the agent's user restart cloudflared.service: list it in the units of /etc/polkit-1/rules.d/50-sajet-agent.rules", wantJobs: 0},
 	}
 	b := setup(t)
 	for _, tc := range tests {
@@ -80,8 +80,14 @@ func TestRestart(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.As(err, &je) {
 					t.Errorf("Restart = %v, want an error mentioning %q", err, tc.wantErr)
 				}
+				if !systemd.Refused(err) {
+					t.Errorf("Refused(%v) = false, want true: no job started", err)
+				}
 			case err != nil:
 				t.Errorf("Restart = %v, want success", err)
+			}
+			if tc.wantResult != "" && systemd.Refused(err) {
+				t.Errorf("Refused(%v) = true for a job that ran", err)
 			}
 			if got := b.sd.Restarts(unit) - before; got != tc.wantJobs {
 				t.Errorf("restart jobs = %d, want %d", got, tc.wantJobs)
@@ -126,6 +132,9 @@ func TestRestartOfAnUnknownUnitNamesTheSetting(t *testing.T) {
 	err := b.c.Restart(timeout(t, 5*time.Second), "cloudflare.service")
 	if err == nil || !strings.Contains(err.Error(), "cloudflare.service") || !strings.Contains(err.Error(), "unit: in agent.yml") {
 		t.Fatalf("Restart of an unknown unit = %v, want an error naming it and the setting", err)
+	}
+	if !systemd.Refused(err) {
+		t.Errorf("Refused(%v) = false for an unknown unit", err)
 	}
 }
 

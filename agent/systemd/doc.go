@@ -16,6 +16,7 @@
 // connection was closed is retried once on a freshly dialled connection.
 //
 // Non-root: RestartUnit needs the polkit action org.freedesktop.systemd1.manage-units, which
-// packaging/polkit/50-sajet-agent.rules grants for cloudflared.service only. Without it systemd
-// answers AccessDenied, and the error says so.
+// packaging/polkit/50-sajet-agent.rules grants for the units it lists (cloudflared.service as
+// shipped). Without it systemd answers InteractiveAuthorizationRequired (AccessDenied from older
+// versions) and starts no job; the error says which file to edit, and Refused reports it.
 package systemd

@@ -17,12 +17,14 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jeturing/sajet-domains/agent"
 	"github.com/jeturing/sajet-domains/agent/config"
 	"github.com/jeturing/sajet-domains/agent/health"
+	"github.com/jeturing/sajet-domains/agent/systemd"
 	"github.com/jeturing/sajet-domains/internal/envflag"
 	"github.com/jeturing/sajet-domains/internal/sdnotify"
 	"github.com/jeturing/sajet-domains/shared/ingress"
@@ -85,12 +87,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			}
 		}
 	}
-	if cfg.Unit != "" {
-		unit := &agent.SystemdUnit{Name: cfg.Unit, RestartTimeout: cfg.RestartTimeout, ReadyTimeout: cfg.ReadyTimeout, ReadyURL: cfg.ReadyURL}
-		defer unit.Close()
-		opts.Unit = unit
+	if replicas := cfg.Replicas(); len(replicas) > 0 {
+		bus := &systemd.Client{} // one bus connection for every replica
+		defer bus.Close()
+		for _, r := range replicas {
+			opts.Units = append(opts.Units, &agent.SystemdUnit{Name: r.Name, ReadyURL: r.ReadyURL, Client: bus,
+				RestartTimeout: cfg.RestartTimeout, ReadyTimeout: cfg.ReadyTimeout, StartGrace: cfg.StartGrace})
+		}
 	} else {
-		logger.Info("unit is empty: rendering only, cloudflared is never restarted")
+		logger.Info("no unit configured: rendering only, cloudflared is never restarted")
 	}
 	a, err := agent.New(ctx, cfg, opts)
 	if err != nil {
@@ -113,7 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// The watchdog is fed only while the main loop turns, so a stuck loop gets the agent restarted.
 	go sdnotify.Watchdog(ctx, a.Live, logger)
 	logger.Info("agent started", "version", version, "agent", cfg.Name, "tunnel", cfg.Tunnel,
-		"control_plane", cfg.ControlPlane, "config", cfg.ConfigPath, "applied_version", a.Report().Config.AppliedVersion)
+		"control_plane", cfg.ControlPlane, "config", cfg.ConfigPath, "units", strings.Join(cfg.UnitNames(), ","), "applied_version", a.Report().Config.AppliedVersion)
 	err = a.Run(ctx)
 	sdnotify.Stopping()
 	return err
