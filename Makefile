@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 BUILDFLAGS := -trimpath -buildmode=pie
 PKGS    := ./...
 
-.PHONY: all build run test lint bench clean deb test-packaging
+.PHONY: all build run test lint bench clean deb test-packaging test-system
 
 all: build
 
@@ -22,14 +22,20 @@ deb: build
 test-packaging:
 	VERSION='$(VERSION)' ./packaging/test-packaging.sh
 
+# The agent's package on a booted Debian (systemd-nspawn): real systemd, polkit and cloudflared.
+test-system:
+	VERSION='$(VERSION)' ./packaging/test-system.sh
+
 # The main job: a private PostgreSQL under ./.dev, migrations, an admin token, the API.
 run: build
 	./bin/sajet-controlplane dev
 
-# Go tests, then the packaging checks (lintian, unit verification, install/upgrade/purge cycle).
+# Go tests, then the packaging checks (lintian, unit verification, install/upgrade/purge cycle),
+# then the agent's package on a booted systemd (test-system).
 test: lint
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) test-packaging
+	$(MAKE) test-system
 
 # staticcheck at a pinned version, run as a tool (go run): not a dependency of the module.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -86,6 +86,11 @@ func (u *SystemdUnit) Verify(ctx context.Context) error {
 			err = fmt.Errorf("%s reports no ready connections", u.ReadyURL)
 		}
 		last = err
+		// A cloudflared that exited (a config it refuses) will never be ready: say so now
+		// rather than after ReadyTimeout.
+		if err := u.stillUp(ctx, st); err != nil {
+			return fmt.Errorf("%w, waiting for %s", err, u.ReadyURL)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready within %s: %w", u.Name, u.ReadyTimeout, last)
@@ -104,14 +109,21 @@ func (u *SystemdUnit) hold(ctx context.Context, active protocol.UnitState) error
 			return fmt.Errorf("%s: %w", u.Name, ctx.Err())
 		case <-time.After(min(100*time.Millisecond, time.Until(end))):
 		}
-		st, err := u.client().Unit(ctx, u.Name)
-		if err != nil {
-			return err
+		if err := u.stillUp(ctx, active); err != nil {
+			return fmt.Errorf("%w within %s of starting", err, u.StartGrace)
 		}
-		if st.ActiveState != "active" || !st.LastRestart.Equal(active.LastRestart) {
-			return fmt.Errorf("%s did not stay up: %s (%s) within %s of starting (see journalctl -u %s)",
-				u.Name, st.ActiveState, st.SubState, u.StartGrace, u.Name)
-		}
+	}
+	return nil
+}
+
+// stillUp checks that the unit is still active and has not started again since active was read.
+func (u *SystemdUnit) stillUp(ctx context.Context, active protocol.UnitState) error {
+	st, err := u.client().Unit(ctx, u.Name)
+	if err != nil {
+		return err
+	}
+	if st.ActiveState != "active" || !st.LastRestart.Equal(active.LastRestart) {
+		return fmt.Errorf("%s did not stay up: %s (%s) (see journalctl -u %s)", u.Name, st.ActiveState, st.SubState, u.Name)
 	}
 	return nil
 }

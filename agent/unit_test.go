@@ -93,3 +93,42 @@ func TestSystemdUnitVerifiesActiveAndReady(t *testing.T) {
 		t.Errorf("restarts = %d", m.Restarts("cloudflared.service"))
 	}
 }
+
+// A unit that exits right after systemd called it active (Type=simple, cloudflared refusing its
+// config) fails Verify: without a ready URL within StartGrace, with one at once instead of after
+// ReadyTimeout.
+func TestSystemdUnitVerifyCatchesAnExitAfterStart(t *testing.T) {
+	bus := systemdtest.StartBus(t)
+	m := systemdtest.NewManager(t, bus, "cloudflared.service")
+	t.Setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.Address)
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer notReady.Close()
+	for _, tc := range []struct {
+		name     string
+		readyURL string
+	}{{"no ready url: held for StartGrace", ""}, {"ready url: the wait for /ready ends", notReady.URL + "/ready"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := &SystemdUnit{Name: "cloudflared.service", RestartTimeout: 5 * time.Second, ReadyTimeout: time.Minute,
+				StartGrace: time.Minute, ReadyURL: tc.readyURL}
+			defer u.Close()
+			m.SetState("cloudflared.service", "active", "running")
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				m.SetState("cloudflared.service", "activating", "auto-restart")
+			}()
+			err := u.Verify(context.Background())
+			if err == nil || !strings.Contains(err.Error(), "cloudflared.service did not stay up: activating (auto-restart)") {
+				t.Fatalf("Verify = %v, want it to say the unit did not stay up", err)
+			}
+		})
+	}
+	// A unit that stays up passes once StartGrace is over.
+	m.SetState("cloudflared.service", "active", "running")
+	u := &SystemdUnit{Name: "cloudflared.service", RestartTimeout: 5 * time.Second, ReadyTimeout: time.Second, StartGrace: 300 * time.Millisecond}
+	defer u.Close()
+	if err := u.Verify(context.Background()); err != nil {
+		t.Errorf("Verify of a unit that stays active = %v", err)
+	}
+}

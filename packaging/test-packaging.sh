@@ -9,8 +9,9 @@
 #   3. systemd-analyze verify on both units as installed by the packages, and
 #      systemd-analyze security --offline: overall exposure below 2.5 ("OK");
 #   4. the polkit rule: JavaScript syntax (node --check), and its behaviour against a fake polkit:
-#      only user sajet-agent, only org.freedesktop.systemd1.manage-units, only
-#      cloudflared.service, only the verb restart; and that systemd's polkit policy defines the
+#      only user sajet-agent, only org.freedesktop.systemd1.manage-units, only the listed units
+#      (cloudflared.service as shipped; exactly the replicas after the documented edit of its
+#      list), only the verb restart; and that systemd's polkit policy defines the
 #      action (pkaction, or its policy file when polkitd is not running);
 #   5. install → upgrade → remove → purge in a throwaway Debian root made with debootstrap, with
 #      the root's own dpkg run chrooted into it. Not the host's `dpkg --root`: that runs the
@@ -139,7 +140,16 @@ if (rules.length !== 1) { console.error("want exactly one rule, got " + rules.le
 const decide = (user, id, unit, verb) => rules[0](
   { id, lookup: (k) => ({ unit, verb })[k] }, { user, isInGroup: () => false });
 const M = "org.freedesktop.systemd1.manage-units";
-const cases = [
+// argv[3] = "replicas": the file was edited as packaging/README-ops.md says for two replicas.
+const cases = process.argv[3] === "replicas" ? [
+  ["sajet-agent", M, "cloudflared@1.service", "restart", "yes"],
+  ["sajet-agent", M, "cloudflared@2.service", "restart", "yes"],
+  ["sajet-agent", M, "cloudflared@3.service", "restart", null],
+  ["sajet-agent", M, "cloudflared.service", "restart", null],
+  ["sajet-agent", M, "cloudflared@1.service", "stop", null],
+  ["sajet-agent", M, "cloudflared@1.service", "start", null],
+  ["nobody", M, "cloudflared@1.service", "restart", null],
+] : [
   ["sajet-agent", M, "cloudflared.service", "restart", "yes"],
   ["sajet-agent", M, "cloudflared.service", "start", null],
   ["sajet-agent", M, "cloudflared.service", "stop", null],
@@ -162,6 +172,9 @@ process.exit(bad ? 1 : 0);
 JS
 	check "polkit rule grants only sajet-agent restart of cloudflared.service (12 cases)" \
 		node "$work/rule-test.js" "$rule"
+	sed 's|^    var units = .*|    var units = ["cloudflared@1.service", "cloudflared@2.service"];|' "$rule" >"$work/rule-replicas.js"
+	check "polkit rule with the replicas listed grants exactly their restart (7 cases)" \
+		node "$work/rule-test.js" "$work/rule-replicas.js" replicas
 else
 	skip "node unavailable: polkit rule not syntax-checked (apt-get install nodejs)"
 fi
@@ -249,7 +262,8 @@ cycle() {
 	expect_st "binary" /usr/bin/sajet-controlplane "755 root:root"
 	expect_st "unit" /lib/systemd/system/sajet-agent.service "644 root:root"
 	expect_st "unit" /lib/systemd/system/sajet-controlplane.service "644 root:root"
-	expect_st "polkit rule" /usr/share/polkit-1/rules.d/50-sajet-agent.rules "644 root:root"
+	expect_st "polkit rule" /etc/polkit-1/rules.d/50-sajet-agent.rules "644 root:root"
+	check "conffiles registered: the polkit rule (operators edit its unit list)" grep -qx /etc/polkit-1/rules.d/50-sajet-agent.rules "$R/var/lib/dpkg/info/sajet-agent.conffiles"
 	expect_st "agent conffile (token)" /etc/sajet-agent/agent.yml "640 root:sajet-agent"
 	expect_st "control-plane env file (secrets)" /etc/sajet-controlplane/controlplane.env "640 root:sajet-controlplane"
 	expect_st "state dir" /var/lib/sajet-agent "750 sajet-agent:sajet-agent"
@@ -344,7 +358,8 @@ cycle() {
 	fi
 	check "sajet-agent removed, config kept (rc)" test "$(status sajet-agent)" = "rc $v2"
 	check "sajet-controlplane removed, config kept (rc)" test "$(status sajet-controlplane)" = "rc $v2"
-	check "remove deletes the binaries and units" eval "[ ! -e '$R/usr/bin/sajet-agent' ] && [ ! -e '$R/usr/bin/sajet-controlplane' ] && [ ! -e '$R/lib/systemd/system/sajet-agent.service' ] && [ ! -e '$R/usr/share/polkit-1/rules.d/50-sajet-agent.rules' ]"
+	check "remove deletes the binaries and units" eval "[ ! -e '$R/usr/bin/sajet-agent' ] && [ ! -e '$R/usr/bin/sajet-controlplane' ] && [ ! -e '$R/lib/systemd/system/sajet-agent.service' ]"
+	check "remove keeps the polkit rule (a conffile; purge removes it)" test -f "$R/etc/polkit-1/rules.d/50-sajet-agent.rules"
 	check "remove keeps agent.yml (with the edit)" grep -q '^token: sja_operator_edit_survives$' "$R/etc/sajet-agent/agent.yml"
 	check "remove keeps the state" grep -qx lastgood "$R/var/lib/sajet-agent/last-good.yml"
 	check "remove keeps the user" eval "${in[*]} getent passwd sajet-agent >/dev/null"
@@ -362,6 +377,7 @@ cycle() {
 	check "purge removes user and group sajet-controlplane" eval "! ${in[*]} getent passwd sajet-controlplane >/dev/null && ! ${in[*]} getent group sajet-controlplane >/dev/null"
 	check "purge removes the state dir" test ! -e "$R/var/lib/sajet-agent"
 	check "purge removes /etc/sajet-agent (agent.yml, base.yml)" test ! -e "$R/etc/sajet-agent"
+	check "purge removes the polkit rule" test ! -e "$R/etc/polkit-1/rules.d/50-sajet-agent.rules"
 	check "purge removes /etc/sajet-controlplane" test ! -e "$R/etc/sajet-controlplane"
 	check "purge removes the statoverrides" test -z "$("${in[@]}" dpkg-statoverride --list)"
 	check "purge keeps /etc/cloudflared/config.yml with its content" cmp -s "$R/etc/cloudflared/config.yml" "$work/rendered-config.yml"

@@ -218,8 +218,8 @@ func (c *Client) Unit(ctx context.Context, unit string) (protocol.UnitState, err
 }
 
 // WaitActive polls unit's state every 100ms until it is "active" (returning that state and nil).
-// It gives up with an error naming the state when the unit is "failed", or "inactive" after it
-// was seen starting ("inactive" before that is the stop half of a restart, so it keeps waiting),
+// It gives up with an error naming the state when the unit is "failed" or in "auto-restart" (its
+// process exited; Restart= brings it back later), or "inactive" after it was seen starting ("inactive" before that is the stop half of a restart, so it keeps waiting),
 // and when ctx ends, with the last state seen.
 func (c *Client) WaitActive(ctx context.Context, unit string) (protocol.UnitState, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -244,6 +244,11 @@ func (c *Client) WaitActive(ctx context.Context, unit string) (protocol.UnitStat
 			case "failed":
 				return st, fmt.Errorf("%s is failed (%s)", unit, st.SubState)
 			case "activating", "reloading":
+				// auto-restart: the process exited and systemd's Restart= will start it again
+				// after RestartSec; it did not start.
+				if st.SubState == "auto-restart" {
+					return st, fmt.Errorf("%s exited and waits to be restarted by systemd (activating, auto-restart)", unit)
+				}
 				starting = true
 			case "inactive":
 				if starting {

@@ -177,6 +177,7 @@ func TestWaitActive(t *testing.T) {
 		{name: "the stop half of a restart is waited for", states: [][2]string{{"inactive", "dead"}, {"activating", "start"}, {"active", "running"}}},
 		{name: "a failed unit is an error", states: [][2]string{{"activating", "start"}, {"failed", "failed"}}, wantErr: "is failed"},
 		{name: "a unit that stops after starting is an error", states: [][2]string{{"activating", "start"}, {"inactive", "dead"}}, wantErr: "is inactive"},
+		{name: "a unit whose process exited and waits for Restart= is an error", states: [][2]string{{"activating", "start"}, {"activating", "auto-restart"}}, wantErr: "exited and waits to be restarted by systemd"},
 		{name: "a unit stuck starting times out with its state", states: [][2]string{{"activating", "start"}}, wait: 400 * time.Millisecond, wantErr: "still activating (start)"},
 	}
 	b := setup(t)

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -49,7 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "/etc/sajet-agent/agent.yml", "agent configuration file")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	check := fs.Bool("check", false, "check the config file and the base file it names, print what the agent would render, and exit")
+	check := fs.Bool("check", false, "check the config file, the base file it names and the polkit rule, print what the agent would render, and exit")
+	polkitRule := fs.String("polkit-rule", systemd.PolkitRule, "the polkit rule --check compares with the units of the config file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *check {
-		return checkConfig(cfg, stdout)
+		return checkConfig(cfg, *polkitRule, stdout)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return serve(ctx, cfg, logger)
@@ -125,7 +127,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 }
 
 // checkConfig is --check: what ops run after editing agent.yml or base.yml, before restarting.
-func checkConfig(cfg *config.Config, stdout io.Writer) error {
+func checkConfig(cfg *config.Config, polkitRule string, stdout io.Writer) error {
 	if cfg.CAFile != "" {
 		if _, err := cfg.CAPool(); err != nil {
 			return err
@@ -145,5 +147,21 @@ func checkConfig(cfg *config.Config, stdout io.Writer) error {
 	rules := base.OperatorRules() // ends with the catch-all, added when the file has none
 	fmt.Fprintf(stdout, "agent config: ok (control plane %s, tunnel %s)\n%s: ok (%d operator rules, then catch-all %s)\n",
 		cfg.ControlPlane, cfg.Tunnel, cfg.BaseConfig, len(rules)-1, rules[len(rules)-1].Service)
+	units := cfg.UnitNames()
+	if len(units) == 0 {
+		fmt.Fprintln(stdout, "units: none (render only)")
+		return nil
+	}
+	// The rules directory is polkitd's (0700): as another user than root the rule cannot be
+	// read, which says nothing about it.
+	err = systemd.CheckPolkitUnits(polkitRule, units)
+	if errors.Is(err, fs.ErrPermission) {
+		fmt.Fprintf(stdout, "units: %s; polkit rule not checked (%v: run --check as root)\n", strings.Join(units, ", "), err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "units: %s, restarted in this order; %s allows exactly these\n", strings.Join(units, ", "), polkitRule)
 	return nil
 }
