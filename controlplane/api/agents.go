@@ -4,21 +4,36 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Agent is the JSON of an edge agent; Token is present only in the create response.
 type Agent struct {
 	store.Agent
-	InSync bool   `json:"in_sync" doc:"The agent last reported the tunnel's desired version"`
-	Token  string `json:"token,omitempty" doc:"The agent's secret for agent.yml, shown once"`
+	InSync bool `json:"in_sync" doc:"The agent last reported the tunnel's desired version"`
+	// LastErrorStage is the apply stage of last_error (validate, write, restart, verify, rollback):
+	// last_error is the agent's own report, "<stage>: <what failed>", quoted as it came.
+	LastErrorStage string `json:"last_error_stage,omitempty" enum:"validate,write,restart,verify,rollback"`
+	Token          string `json:"token,omitempty" doc:"The agent's secret for agent.yml, shown once"`
 }
 
 func agentJSON(a store.Agent) Agent {
-	return Agent{Agent: a, InSync: a.AppliedVersion != nil && *a.AppliedVersion >= a.ConfigVersion}
+	out := Agent{Agent: a, InSync: a.AppliedVersion != nil && *a.AppliedVersion >= a.ConfigVersion}
+	if a.LastError != nil {
+		if stage, _, ok := strings.Cut(*a.LastError, ":"); ok {
+			switch stage {
+			case "validate", "write", "restart", "verify", "rollback":
+				out.LastErrorStage = stage
+			}
+		}
+	}
+	return out
 }
 
 func (s *Server) registerAgents() {
@@ -74,7 +89,7 @@ func (s *Server) registerAgents() {
 		}
 		err := s.cfg.Store.RevokeAgent(ctx, principalFrom(ctx).Actor(), in.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem(http.StatusNotFound, "agent_not_found", "agent not found")
+			return nil, problem(http.StatusNotFound, "agent_not_found", i18n.T("agente no encontrado", "agent not found"))
 		}
 		if err != nil {
 			return nil, err
@@ -95,7 +110,7 @@ func (s *Server) registerAgents() {
 		secret, hash := NewAgentToken()
 		a, err := s.cfg.Store.RotateAgentToken(ctx, principalFrom(ctx).Actor(), in.ID, hash)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem(http.StatusNotFound, "agent_not_found", "agent not found")
+			return nil, problem(http.StatusNotFound, "agent_not_found", i18n.T("agente no encontrado", "agent not found"))
 		}
 		if err != nil {
 			return nil, storeError(err)

@@ -15,6 +15,7 @@ import (
 func TestMetadataBackendsAreRefused(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.lang = "en" // the sentences asserted below are the English ones
 	c := b.customer("ImpulseMax", "basic")
 	for _, bad := range []string{"http://169.254.169.254", "http://169.254.169.254:80", "http://[fd00:ec2::254]",
 		"http://[fe80::1]:8069", "http://metadata.google.internal", "http://0.0.0.0:8069"} {

@@ -13,6 +13,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // registerCustomers registers the customers endpoints.
@@ -46,7 +48,7 @@ func (s *Server) registerCustomers() {
 			c.RequireTXT = *b.RequireTXT
 		}
 		if c.CompanyName == "" {
-			return nil, problem(http.StatusUnprocessableEntity, "validation_failed", "company_name must not be blank")
+			return nil, problem(http.StatusUnprocessableEntity, "validation_failed", msgBlankCompany)
 		}
 		out, err := s.cfg.Store.CreateCustomer(ctx, principalFrom(ctx).Actor(), c)
 		if err != nil {
@@ -72,11 +74,11 @@ func (s *Server) registerCustomers() {
 		Summary: "Get a customer", Tags: []string{"customers"}, Errors: []int{401, 404},
 	}, func(ctx context.Context, in *idInput) (*itemOutput[Customer], error) {
 		if !principalFrom(ctx).canSeeCustomer(in.ID) {
-			return nil, problem(http.StatusNotFound, "customer_not_found", "customer not found")
+			return nil, problem(http.StatusNotFound, "customer_not_found", msgCustomerAbsent)
 		}
 		c, err := s.cfg.Store.GetCustomer(ctx, in.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem(http.StatusNotFound, "customer_not_found", "customer not found")
+			return nil, problem(http.StatusNotFound, "customer_not_found", msgCustomerAbsent)
 		}
 		if err != nil {
 			return nil, err
@@ -142,7 +144,7 @@ type customerPatchInput struct {
 }
 
 func customerNotFound() error {
-	return problem(http.StatusNotFound, "customer_not_found", "customer not found")
+	return problem(http.StatusNotFound, "customer_not_found", msgCustomerAbsent)
 }
 
 // customerForChange authorizes a change of customer id: 404 for a customer the caller cannot
@@ -174,7 +176,7 @@ func (s *Server) updateCustomer(ctx context.Context, in *customerPatchInput) (*i
 		return nil, err
 	}
 	if p.CompanyName.Set && p.CompanyName.Value == "" {
-		return nil, invalid("company_name", "company_name must not be blank", b.CompanyName.Value)
+		return nil, invalid("company_name", msgBlankCompany, b.CompanyName.Value)
 	}
 	c, err := s.cfg.Store.UpdateCustomer(ctx, principalFrom(ctx).Actor(), in.ID, p, s.cfg.Domains.PlanQuotas())
 	if err != nil {
@@ -182,3 +184,8 @@ func (s *Server) updateCustomer(ctx context.Context, in *customerPatchInput) (*i
 	}
 	return &itemOutput[Customer]{Body: s.customerJSON(c)}, nil
 }
+
+var (
+	msgBlankCompany   = i18n.T("company_name no puede estar vacío", "company_name must not be blank")
+	msgCustomerAbsent = i18n.T("cliente no encontrado", "customer not found")
+)

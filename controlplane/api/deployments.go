@@ -9,6 +9,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // registerDeployments registers the deployments endpoints.
@@ -136,7 +138,7 @@ type deploymentPatchInput struct {
 }
 
 func deploymentNotFound() error {
-	return problem(http.StatusNotFound, "tenant_deployment_not_found", "tenant deployment not found")
+	return problem(http.StatusNotFound, "tenant_deployment_not_found", i18n.T("despliegue no encontrado", "tenant deployment not found"))
 }
 
 // visibleDeployment returns a tenant deployment the caller may see; others are a 404.

@@ -42,8 +42,8 @@ func (s *Server) registerDomainPatch() {
 		d, err = s.cfg.Domains.UpdateRouting(ctx, principalFrom(ctx).Actor(), d, store.DomainPatch{
 			TenantDeploymentID: b.TenantDeploymentID.change(), IsPrimary: b.IsPrimary.change()})
 		if err != nil {
-			return nil, fromDomainError(err)
+			return nil, fromDomainError(ctx, err)
 		}
-		return &domainOutput{Body: s.domainJSON(d)}, nil
+		return &domainOutput{Body: s.domainJSON(ctx, d)}, nil
 	})
 }

@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,48 +16,84 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/domains"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/hostname"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Domain is the JSON of a custom domain: the frontend contract's fields first (docs/API.md), then ours.
 type Domain struct {
-	ID                       int64                 `json:"id"`
-	CustomerID               int64                 `json:"customer_id"`
-	TenantDeploymentID       *int64                `json:"tenant_deployment_id"`
-	ExternalDomain           string                `json:"external_domain"`
-	ExternalDomainUnicode    string                `json:"external_domain_unicode" doc:"Display form of an IDN hostname"`
-	SajetSubdomain           string                `json:"sajet_subdomain"`
-	SajetFullDomain          string                `json:"sajet_full_domain"`
-	VerificationStatus       string                `json:"verification_status" enum:"pending,verifying,verified,failed"`
-	VerificationToken        string                `json:"verification_token"`
-	VerificationInstructions domains.Instruction   `json:"verification_instructions"`
-	DNSRecords               []domains.Instruction `json:"dns_records" doc:"Every record the customer should publish"`
-	VerifiedAt               *time.Time            `json:"verified_at"`
-	TXTVerifiedAt            *time.Time            `json:"txt_verified_at"`
-	CloudflareDNSRecordID    *string               `json:"cloudflare_dns_record_id"`
-	CloudflareConfigured     bool                  `json:"cloudflare_configured"`
-	CustomHostnameID         *string               `json:"cloudflare_custom_hostname_id" doc:"SaaS mode: the Cloudflare custom hostname of external_domain"`
-	CustomHostnameStatus     *string               `json:"custom_hostname_status" doc:"SaaS mode: pending, active, moved, …"`
-	Warnings                 []string              `json:"warnings" doc:"Configuration problems that stop traffic even when every step is done"`
-	TunnelIngressConfigured  bool                  `json:"tunnel_ingress_configured"`
-	SSLStatus                string                `json:"ssl_status"`
-	IsActive                 bool                  `json:"is_active"`
-	IsPrimary                bool                  `json:"is_primary"`
-	State                    string                `json:"state" doc:"Derived lifecycle state for humans"`
-	Steps                    []domains.Step        `json:"steps" doc:"Activation conditions and what each waits for"`
-	LastCheckedAt            *time.Time            `json:"last_checked_at"`
-	LastCheckStatus          *string               `json:"last_check_status" enum:"ok,failed,error" doc:"The last DNS check: ok, failed (the records are wrong) or error (no resolver answered). A verified domain stays verified when a later check fails."`
-	LastError                *string               `json:"last_error"`
-	IngressVersion           *int64                `json:"ingress_version"`
-	ExpiresAt                *time.Time            `json:"expires_at" doc:"An unverified registration stops reserving the hostname after this"`
-	DeletingAt               *time.Time            `json:"deleting_at"`
-	CreatedAt                time.Time             `json:"created_at"`
-	UpdatedAt                time.Time             `json:"updated_at"`
-	CreatedBy                *string               `json:"created_by"`
+	ID                       int64         `json:"id"`
+	CustomerID               int64         `json:"customer_id"`
+	TenantDeploymentID       *int64        `json:"tenant_deployment_id"`
+	ExternalDomain           string        `json:"external_domain"`
+	ExternalDomainUnicode    string        `json:"external_domain_unicode" doc:"Display form of an IDN hostname"`
+	SajetSubdomain           string        `json:"sajet_subdomain"`
+	SajetFullDomain          string        `json:"sajet_full_domain"`
+	VerificationStatus       string        `json:"verification_status" enum:"pending,verifying,verified,failed"`
+	VerificationToken        string        `json:"verification_token"`
+	VerificationInstructions Instruction   `json:"verification_instructions"`
+	DNSRecords               []Instruction `json:"dns_records" doc:"Every record the customer should publish"`
+	VerifiedAt               *time.Time    `json:"verified_at"`
+	TXTVerifiedAt            *time.Time    `json:"txt_verified_at"`
+	CloudflareDNSRecordID    *string       `json:"cloudflare_dns_record_id"`
+	CloudflareConfigured     bool          `json:"cloudflare_configured"`
+	CustomHostnameID         *string       `json:"cloudflare_custom_hostname_id" doc:"SaaS mode: the Cloudflare custom hostname of external_domain"`
+	CustomHostnameStatus     *string       `json:"custom_hostname_status" doc:"SaaS mode: pending, active, moved, …"`
+	Warnings                 []string      `json:"warnings" doc:"Configuration problems that stop traffic even when every step is done, in the request's language"`
+	TunnelIngressConfigured  bool          `json:"tunnel_ingress_configured"`
+	SSLStatus                string        `json:"ssl_status"`
+	IsActive                 bool          `json:"is_active"`
+	IsPrimary                bool          `json:"is_primary"`
+	State                    string        `json:"state" doc:"Derived lifecycle state for humans"`
+	Steps                    []Step        `json:"steps" doc:"Activation conditions and what each waits for"`
+	LastCheckedAt            *time.Time    `json:"last_checked_at"`
+	LastCheck                *LastCheck    `json:"last_check,omitempty" doc:"The last DNS check's evidence, per resolver"`
+	LastCheckStatus          *string       `json:"last_check_status" enum:"ok,failed,error" doc:"The last DNS check: ok, failed (the records are wrong) or error (no resolver answered). A verified domain stays verified when a later check fails."`
+	LastError                *string       `json:"last_error" doc:"The last error, in the request's language"`
+	IngressVersion           *int64        `json:"ingress_version"`
+	ExpiresAt                *time.Time    `json:"expires_at" doc:"An unverified registration stops reserving the hostname after this"`
+	DeletingAt               *time.Time    `json:"deleting_at"`
+	CreatedAt                time.Time     `json:"created_at"`
+	UpdatedAt                time.Time     `json:"updated_at"`
+	CreatedBy                *string       `json:"created_by"`
 }
 
-func (s *Server) domainJSON(d store.Domain) Domain {
+// LastCheck is the evidence of a domain's last DNS check: what each resolver saw.
+type LastCheck struct {
+	CheckedAt    time.Time                  `json:"checked_at"`
+	Verified     bool                       `json:"verified"`
+	Reason       string                     `json:"reason"`
+	Message      string                     `json:"message"`
+	Instructions string                     `json:"instructions,omitempty"`
+	Expected     string                     `json:"expected"`
+	Found        *string                    `json:"found"`
+	Conflicts    []string                   `json:"conflicts,omitempty"`
+	Resolvers    []dnsverify.ResolverResult `json:"resolvers"`
+}
+
+func lastCheckJSON(ctx context.Context, raw []byte) *LastCheck {
+	if len(raw) == 0 {
+		return nil
+	}
+	var r dnsverify.Result
+	if json.Unmarshal(raw, &r) != nil || r.CheckedAt.IsZero() {
+		return nil
+	}
+	l := i18n.From(ctx)
+	return &LastCheck{CheckedAt: r.CheckedAt, Verified: r.Verified, Reason: r.Reason, Message: r.Message.In(l),
+		Instructions: r.Instructions.In(l), Expected: r.Expected, Found: r.Found, Conflicts: i18n.Strings(r.Conflicts, l),
+		Resolvers: nonNil(r.Resolvers)}
+}
+
+func (s *Server) domainJSON(ctx context.Context, d store.Domain) Domain {
 	svc := s.cfg.Domains
-	instr := svc.Instructions(d)
+	l := i18n.From(ctx)
+	instr := instructionsJSON(ctx, svc.Instructions(d))
+	var lastErr *string
+	if d.LastError != nil {
+		e := d.LastError.In(l)
+		lastErr = &e
+	}
 	return Domain{
 		ID: d.ID, CustomerID: d.CustomerID, TenantDeploymentID: d.TenantDeploymentID,
 		ExternalDomain: d.ExternalDomain, ExternalDomainUnicode: hostname.Display(d.ExternalDomain),
@@ -66,11 +102,12 @@ func (s *Server) domainJSON(d store.Domain) Domain {
 		VerificationInstructions: instr[0], DNSRecords: instr,
 		VerifiedAt: d.VerifiedAt, TXTVerifiedAt: d.TXTVerifiedAt,
 		CloudflareDNSRecordID: d.CloudflareDNSRecordID, CloudflareConfigured: d.CloudflareConfigured,
-		CustomHostnameID: d.CustomHostnameID, CustomHostnameStatus: d.CustomHostnameStatus, Warnings: nonNil(svc.Warnings(d)),
+		CustomHostnameID: d.CustomHostnameID, CustomHostnameStatus: d.CustomHostnameStatus, Warnings: i18n.Strings(svc.Warnings(d), l),
 		TunnelIngressConfigured: d.TunnelIngressConfigured, SSLStatus: d.SSLStatus,
-		IsActive: d.IsActive, IsPrimary: d.IsPrimary, State: svc.State(d), Steps: svc.Steps(d),
-		LastCheckedAt: d.LastCheckedAt, LastCheckStatus: d.LastCheckStatus, LastError: d.LastError, IngressVersion: d.IngressVersion,
-		ExpiresAt: d.ExpiresAt, DeletingAt: d.DeletingAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		IsActive: d.IsActive, IsPrimary: d.IsPrimary, State: svc.State(d), Steps: stepsJSON(ctx, svc.Steps(d)),
+		LastCheckedAt: d.LastCheckedAt, LastCheck: lastCheckJSON(ctx, d.LastCheck), LastCheckStatus: d.LastCheckStatus, LastError: lastErr,
+		IngressVersion: d.IngressVersion,
+		ExpiresAt:      d.ExpiresAt, DeletingAt: d.DeletingAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 		CreatedBy: d.CreatedBy,
 	}
 }
@@ -137,8 +174,8 @@ type verifyOutput struct {
 
 type activateOutput struct {
 	Body struct {
-		Domain Domain         `json:"domain"`
-		Steps  []domains.Step `json:"steps"`
+		Domain Domain `json:"domain"`
+		Steps  []Step `json:"steps"`
 	}
 }
 
@@ -177,7 +214,7 @@ func (s *Server) registerDomains() {
 		if err != nil {
 			return nil, err
 		}
-		return &domainOutput{Body: s.domainJSON(d)}, nil
+		return &domainOutput{Body: s.domainJSON(ctx, d)}, nil
 	})
 
 	huma.Register(s.api, huma.Operation{
@@ -190,7 +227,7 @@ func (s *Server) registerDomains() {
 			return nil, err
 		}
 		if err := s.cfg.Domains.Delete(ctx, principalFrom(ctx).Actor(), d); err != nil {
-			return nil, fromDomainError(err)
+			return nil, fromDomainError(ctx, err)
 		}
 		return nil, nil
 	})
@@ -219,12 +256,13 @@ func (s *Server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 	customerID := in.Body.CustomerID
 	if p.Role == RoleCustomer {
 		if customerID != 0 && customerID != p.CustomerID {
-			return nil, problem(http.StatusNotFound, "customer_not_found", fmt.Sprintf("customer %d does not exist", customerID))
+			return nil, problem(http.StatusNotFound, "customer_not_found", customerMissing(customerID))
 		}
 		customerID = p.CustomerID
 	}
 	if customerID == 0 {
-		return nil, problem(http.StatusUnprocessableEntity, "customer_id_required", "customer_id is required with an admin token")
+		return nil, problem(http.StatusUnprocessableEntity, "customer_id_required",
+			i18n.T("customer_id es obligatorio con un token de administrador", "customer_id is required with an admin token"))
 	}
 	d, err := s.cfg.Domains.Register(ctx, p.Actor(), domains.RegisterInput{
 		ExternalDomain: in.Body.ExternalDomain, CustomerID: customerID,
@@ -232,9 +270,9 @@ func (s *Server) createDomain(ctx context.Context, in *createDomainInput) (*doma
 		IsPrimary: in.Body.IsPrimary, Claim: in.Body.Claim,
 	})
 	if err != nil {
-		return nil, fromDomainError(err)
+		return nil, fromDomainError(ctx, err)
 	}
-	return &domainOutput{Body: s.domainJSON(d)}, nil
+	return &domainOutput{Body: s.domainJSON(ctx, d)}, nil
 }
 
 func (s *Server) listDomains(ctx context.Context, in *listDomainsInput) (*listDomainsOutput, error) {
@@ -256,7 +294,8 @@ func (s *Server) listDomains(ctx context.Context, in *listDomainsInput) (*listDo
 	if in.Cursor != "" {
 		after, err := decodeCursor(in.Cursor)
 		if err != nil {
-			return nil, problem(http.StatusUnprocessableEntity, "invalid_cursor", "cursor is not one this API returned")
+			return nil, problem(http.StatusUnprocessableEntity, "invalid_cursor",
+				i18n.T("el cursor no es uno que haya devuelto esta API", "cursor is not one this API returned"))
 		}
 		f.After = after
 	}
@@ -267,7 +306,7 @@ func (s *Server) listDomains(ctx context.Context, in *listDomainsInput) (*listDo
 	out := &listDomainsOutput{}
 	out.Body.Items = make([]Domain, 0, len(ds))
 	for _, d := range ds {
-		out.Body.Items = append(out.Body.Items, s.domainJSON(d))
+		out.Body.Items = append(out.Body.Items, s.domainJSON(ctx, d))
 	}
 	out.Body.Total = total
 	if len(ds) == f.Limit {
@@ -301,7 +340,7 @@ func (s *Server) domainStats(ctx context.Context, in *statsInput) (*statsOutput,
 	customerID := in.CustomerID
 	if p.Role == RoleCustomer {
 		if customerID != 0 && customerID != p.CustomerID {
-			return nil, problem(http.StatusNotFound, "customer_not_found", fmt.Sprintf("customer %d does not exist", customerID))
+			return nil, problem(http.StatusNotFound, "customer_not_found", customerMissing(customerID))
 		}
 		customerID = p.CustomerID
 	}
@@ -316,10 +355,10 @@ func (s *Server) domainStats(ctx context.Context, in *statsInput) (*statsOutput,
 func (s *Server) visibleDomain(ctx context.Context, key string) (store.Domain, error) {
 	d, err := s.cfg.Domains.Resolve(ctx, key)
 	if err != nil {
-		return store.Domain{}, fromDomainError(err)
+		return store.Domain{}, fromDomainError(ctx, err)
 	}
 	if !principalFrom(ctx).canSeeCustomer(d.CustomerID) {
-		return store.Domain{}, problem(http.StatusNotFound, "not_found", "domain not found")
+		return store.Domain{}, problem(http.StatusNotFound, "not_found", msgDomainAbsent)
 	}
 	return d, nil
 }
@@ -336,20 +375,27 @@ func (s *Server) verifyDomain(ctx context.Context, in *domainKeyInput) (*verifyO
 	defer release()
 	out, err := s.cfg.Domains.Verify(ctx, principalFrom(ctx).Actor(), d)
 	if err != nil {
-		return nil, fromDomainError(err)
+		return nil, fromDomainError(ctx, err)
 	}
 	r := out.Result
+	l := i18n.From(ctx)
 	body := VerifyBody{
-		Message: r.Message, Expected: r.Expected, Found: r.Found, Reason: r.Reason, Method: r.Method, TXTFound: r.TXTFound,
-		Conflicts: r.Conflicts, Resolvers: r.Resolvers, Domain: s.domainJSON(out.Domain),
-		Warnings: s.cfg.Domains.Warnings(out.Domain),
+		Message: r.Message.In(l), Expected: r.Expected, Found: r.Found, Reason: r.Reason, Method: r.Method, TXTFound: r.TXTFound,
+		Conflicts: i18n.Strings(r.Conflicts, l), Resolvers: r.Resolvers, Domain: s.domainJSON(ctx, out.Domain),
+		Warnings: i18n.Strings(s.cfg.Domains.Warnings(out.Domain), l),
+	}
+	if len(body.Conflicts) == 0 {
+		body.Conflicts = nil
+	}
+	if len(body.Warnings) == 0 {
+		body.Warnings = nil
 	}
 	if body.Resolvers == nil {
 		body.Resolvers = []dnsverify.ResolverResult{}
 	}
 	if r.Verified {
 		body.Status = "verified"
-		body.NextStep = out.NextStep
+		body.NextStep = out.NextStep.In(l)
 		if r.CNAMEDetected != "" {
 			c := r.CNAMEDetected
 			body.CNAMEDetected = &c
@@ -357,7 +403,7 @@ func (s *Server) verifyDomain(ctx context.Context, in *domainKeyInput) (*verifyO
 		return &verifyOutput{Status: http.StatusOK, Body: body}, nil
 	}
 	body.Status = "failed"
-	body.Instructions = r.Instructions
+	body.Instructions = r.Instructions.In(l)
 	return &verifyOutput{Status: http.StatusBadRequest, Body: body}, nil
 }
 
@@ -368,16 +414,16 @@ func (s *Server) activateDomain(ctx context.Context, in *domainKeyInput) (*activ
 	}
 	d, steps, err := s.cfg.Domains.Activate(ctx, principalFrom(ctx).Actor(), d)
 	if err != nil {
-		err = fromDomainError(err)
+		err = fromDomainError(ctx, err)
 		var p *Problem
 		if errors.As(err, &p) {
-			p.Steps = steps
+			p.Steps = stepsJSON(ctx, steps)
 		}
 		return nil, err
 	}
 	out := &activateOutput{}
-	out.Body.Domain = s.domainJSON(d)
-	out.Body.Steps = steps
+	out.Body.Domain = s.domainJSON(ctx, d)
+	out.Body.Steps = stepsJSON(ctx, steps)
 	return out, nil
 }
 
@@ -386,4 +432,8 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+func customerMissing(id int64) i18n.Text {
+	return i18n.F("el cliente %d no existe", "customer %d does not exist", id)
 }

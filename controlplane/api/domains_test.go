@@ -110,6 +110,7 @@ func TestSeedCustomersJourney(t *testing.T) {
 func TestCreateRejectsBadInputAndChangesNothing(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.lang = "en" // the sentences asserted below are the English ones
 	id := b.customer("ImpulseMax", "basic")
 	tests := []struct {
 		name       string

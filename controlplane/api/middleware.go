@@ -18,6 +18,8 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/jeturing/sajet-domains/controlplane/authlimit"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // requestInfo is what the outermost handler learns about a request before routing.
@@ -25,6 +27,9 @@ type requestInfo struct {
 	id       string     // X-Request-Id: ours, or a trusted proxy's
 	client   netip.Addr // the client's address (behind trusted proxies: from X-Forwarded-For); may be invalid
 	limitKey string     // the bad-token limiter's key for client
+	// https: the request reached us over TLS, directly or (per a trusted proxy's
+	// X-Forwarded-Proto) through the proxy; session cookies are then Secure.
+	https bool
 }
 
 type requestInfoKey struct{}
@@ -134,6 +139,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		info.limitKey = authlimit.Key(r.RemoteAddr)
 	}
+	info.https = r.TLS != nil || peerTrusted && r.Header.Get("X-Forwarded-Proto") == "https"
 	if id := r.Header.Get("X-Request-Id"); peerTrusted && saneRequestID(id) {
 		info.id = id
 	} else {
@@ -142,12 +148,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Request-Id", info.id)
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	// Every human sentence of the answer is in one language: the one Accept-Language asks for
+	// among those we speak, Spanish by default (docs/I18N.md).
+	lang := i18n.Negotiate(r.Header.Get("Accept-Language"))
 	if strings.HasPrefix(r.URL.Path, "/api/") {
 		// Every API answer is per-principal, and several carry secrets (new API and agent tokens,
 		// verification and claim tokens): no cache may keep any of them.
 		h.Set("Cache-Control", "no-store")
+		h.Set("Content-Language", string(lang))
+		h.Add("Vary", "Accept-Language")
 	}
-	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+	ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+	r = r.WithContext(i18n.WithLang(ctx, lang))
 	tw := &trackingWriter{ResponseWriter: w}
 	defer func() {
 		v := recover()
@@ -160,7 +174,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Logger.ErrorContext(r.Context(), "request panicked", "request_id", info.id, "method", r.Method,
 			"path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		if !tw.wrote {
-			writeProblem(tw, internalProblem(http.StatusInternalServerError, info.id))
+			writeProblem(tw, internalProblem(http.StatusInternalServerError, info.id).in(lang))
 		}
 	}()
 	s.mux.ServeHTTP(tw, r)
@@ -201,21 +215,23 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 		next(ctx)
 		return
 	}
-	refuse := func(where, msg string) {
-		_ = huma.WriteErr(s.api, ctx, http.StatusUnprocessableEntity, msg, &huma.ErrorDetail{Location: where, Message: msg})
+	refuse := func(where string, msg i18n.Text) {
+		// The field's message is the same sentence; localize writes it in the request's language.
+		_ = huma.WriteErr(s.api, ctx, http.StatusUnprocessableEntity, msg.EN, localizedError{msg},
+			&huma.ErrorDetail{Location: where, Message: msg.EN})
 	}
-	if msg := badText(r.URL.Path); msg != "" {
-		refuse("path", "the path "+msg)
+	if msg := badText(r.URL.Path); !msg.IsZero() {
+		refuse("path", i18n.F("la ruta %s", "the path %s", msg))
 		return
 	}
 	for name, values := range r.URL.Query() {
-		if msg := badText(name); msg != "" {
-			refuse("query", "a query parameter name "+msg)
+		if msg := badText(name); !msg.IsZero() {
+			refuse("query", i18n.F("un nombre de parámetro %s", "a query parameter name %s", msg))
 			return
 		}
 		for _, v := range values {
-			if msg := badText(v); msg != "" {
-				refuse("query."+name, "query parameter "+name+" "+msg)
+			if msg := badText(v); !msg.IsZero() {
+				refuse("query."+name, i18n.F("el parámetro %s %s", "query parameter %s %s", name, msg))
 				return
 			}
 		}
@@ -229,9 +245,9 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 		if err == nil && len(buf) <= maxBodyBytes {
-			if msg := badJSONText(buf); msg != "" {
+			if msg := badJSONText(buf); !msg.IsZero() {
 				where := badJSONField(buf)
-				refuse(where, strings.TrimPrefix(where, "body.")+" "+msg)
+				refuse(where, i18n.F("%s %s", "%s %s", strings.TrimPrefix(where, "body."), msg))
 				return
 			}
 		}
@@ -239,21 +255,26 @@ func (s *Server) checkInput(ctx huma.Context, next func(huma.Context)) {
 	next(ctx)
 }
 
-func badText(v string) string {
+var (
+	msgNUL     = i18n.T("no puede contener bytes NUL", "must not contain NUL bytes")
+	msgNotUTF8 = i18n.T("no es UTF-8 válido", "is not valid UTF-8")
+)
+
+func badText(v string) i18n.Text {
 	switch {
 	case strings.IndexByte(v, 0) >= 0:
-		return "must not contain NUL bytes"
+		return msgNUL
 	case !utf8.ValidString(v):
-		return "is not valid UTF-8"
+		return msgNotUTF8
 	}
-	return ""
+	return i18n.Text{}
 }
 
 // badJSONText finds text in a JSON document that is not storable text: invalid UTF-8 bytes, or
 // escapes of NUL or of a lone UTF-16 surrogate. Syntax errors are left to the decoder.
-func badJSONText(b []byte) string {
+func badJSONText(b []byte) i18n.Text {
 	if !utf8.Valid(b) {
-		return "is not valid UTF-8"
+		return msgNotUTF8
 	}
 	inString := false
 	for i := 0; i < len(b); i++ {
@@ -267,28 +288,30 @@ func badJSONText(b []byte) string {
 			}
 			r, ok := hex4(b, i+2)
 			if !ok {
-				return "" // a syntax error: the decoder reports it
+				return i18n.Text{} // a syntax error: the decoder reports it
 			}
 			switch {
 			case r == 0:
-				return `must not contain NUL characters (\u0000)`
+				return i18n.T(`no puede contener caracteres NUL (\u0000)`, `must not contain NUL characters (\u0000)`)
 			case 0xDC00 <= r && r <= 0xDFFF:
-				return "contains a lone UTF-16 surrogate escape (not valid text)"
+				return msgSurrogate
 			case 0xD800 <= r && r <= 0xDBFF:
 				lo, ok := rune(0), i+11 < len(b) && b[i+6] == '\\' && b[i+7] == 'u'
 				if ok {
 					lo, ok = hex4(b, i+8)
 				}
 				if !ok || lo < 0xDC00 || lo > 0xDFFF {
-					return "contains a lone UTF-16 surrogate escape (not valid text)"
+					return msgSurrogate
 				}
 				i += 6
 			}
 			i += 5
 		}
 	}
-	return ""
+	return i18n.Text{}
 }
+
+var msgSurrogate = i18n.T("contiene un escape UTF-16 suplente aislado (no es texto válido)", "contains a lone UTF-16 surrogate escape (not valid text)")
 
 // badJSONField names the first string of a JSON document (in key order) that holds NUL or U+FFFD,
 // which is what badJSONText's findings decode to, as huma names fields: body.a.b[2].c. It returns

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/ingress"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // field records whether a PATCH body named a field, and whether it was null.
@@ -68,9 +69,10 @@ func (n Nullable[T]) change() store.Change[*T] {
 }
 
 // invalid is a 422 naming the body field at fault.
-func invalid(field, msg string, value any) *Problem {
+func invalid(field string, msg i18n.Text, value any) *Problem {
 	p := problem(http.StatusUnprocessableEntity, "validation_failed", msg)
-	p.Errors = []*huma.ErrorDetail{{Location: "body." + field, Message: msg, Value: value}}
+	p.Errors = []*huma.ErrorDetail{{Location: "body." + field, Message: msg.EN, Value: value}}
+	p.fieldTexts = map[int]i18n.Text{0: msg}
 	return p
 }
 
@@ -79,7 +81,7 @@ func invalid(field, msg string, value any) *Problem {
 func notNull(fields map[string]bool) error {
 	for name, null := range fields {
 		if null {
-			return invalid(name, name+" must not be null", nil)
+			return invalid(name, i18n.F("%s no puede ser null", "%s must not be null", name), nil)
 		}
 	}
 	return nil
@@ -87,8 +89,8 @@ func notNull(fields map[string]bool) error {
 
 // nothingToChange is the answer to a PATCH that names no field.
 func nothingToChange(fields ...string) error {
-	return problem(http.StatusUnprocessableEntity, "nothing_to_change",
-		"nothing to change: name at least one of "+strings.Join(fields, ", "))
+	return problem(http.StatusUnprocessableEntity, "nothing_to_change", i18n.F(
+		"nada que cambiar: indique al menos uno de %s", "nothing to change: name at least one of %s", strings.Join(fields, ", ")))
 }
 
 // checkText refuses text PostgreSQL cannot store (NUL) or that did not arrive as UTF-8 (the JSON
@@ -96,18 +98,18 @@ func nothingToChange(fields ...string) error {
 // control characters, which have no place in a one-line field.
 func checkText(fields map[string]string) error {
 	for name, v := range fields {
-		var msg string
+		var msg i18n.Text
 		switch {
 		case strings.IndexByte(v, 0) >= 0:
-			msg = name + " must not contain NUL bytes"
+			msg = msgNUL
 		case !utf8.ValidString(v) || strings.ContainsRune(v, utf8.RuneError):
-			msg = name + " is not valid UTF-8"
+			msg = msgNotUTF8
 		case strings.IndexFunc(v, unicode.IsControl) >= 0:
-			msg = name + " must not contain control characters"
+			msg = i18n.T("no puede contener caracteres de control", "must not contain control characters")
 		default:
 			continue
 		}
-		return invalid(name, msg, nil)
+		return invalid(name, i18n.F("%s %s", "%s %s", name, msg), nil)
 	}
 	return nil
 }
@@ -122,9 +124,10 @@ const backendExample = "http://10.10.10.105:8069"
 func (s *Server) checkBackend(raw string) error {
 	err := ingress.CheckManagedService(raw)
 	if err == nil {
-		if msg := (backendPolicy{allowed: s.cfg.AllowedBackendNets}).check(raw); msg != "" {
+		if msg := (backendPolicy{allowed: s.cfg.AllowedBackendNets}).check(raw); !msg.IsZero() {
 			p := problem(http.StatusUnprocessableEntity, "backend_not_allowed", msg)
-			p.Errors = []*huma.ErrorDetail{{Location: "body.backend_url", Value: raw, Message: msg}}
+			p.Errors = []*huma.ErrorDetail{{Location: "body.backend_url", Value: raw, Message: msg.EN}}
+			p.fieldTexts = map[int]i18n.Text{0: msg}
 			return p
 		}
 		return checkText(map[string]string{"backend_url": raw})
@@ -134,8 +137,11 @@ func (s *Server) checkBackend(raw string) error {
 	if errors.As(err, &re) {
 		msg = re.Msg
 	}
-	p := problem(http.StatusUnprocessableEntity, "invalid_backend_url", msg)
-	p.Errors = []*huma.ErrorDetail{{Location: "body.backend_url", Value: raw,
-		Message: fmt.Sprintf("backend_url is where the tunnel sends traffic: scheme://host[:port] only, e.g. %s", backendExample)}}
+	// The agent's own sentence, quoted: what it would refuse the rule with.
+	p := problem(http.StatusUnprocessableEntity, "invalid_backend_url", i18n.Same(msg))
+	hint := i18n.F("backend_url es adonde el túnel envía el tráfico: solo scheme://host[:port], p. ej. %s",
+		"backend_url is where the tunnel sends traffic: scheme://host[:port] only, e.g. %s", backendExample)
+	p.Errors = []*huma.ErrorDetail{{Location: "body.backend_url", Value: raw, Message: hint.EN}}
+	p.fieldTexts = map[int]i18n.Text{0: hint}
 	return p
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/jeturing/sajet-domains/controlplane/domains"
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Problem is an RFC 9457 problem+json body with a stable machine `code` the frontend can switch on.
@@ -19,21 +21,33 @@ type Problem struct {
 	Code   string              `json:"code" doc:"Stable machine-readable error code"`
 	Detail string              `json:"detail,omitempty"`
 	Errors []*huma.ErrorDetail `json:"errors,omitempty"`
+	// Suggestion is present when the input can be fixed by typing exactly this instead (a pasted
+	// URL's hostname): a form offers it one click away.
+	Suggestion string `json:"suggestion,omitempty"`
 	// Claim is present on domain_taken when the hostname can be claimed with a TXT record.
-	Claim *domains.Claim `json:"claim,omitempty"`
+	Claim *Claim `json:"claim,omitempty"`
 	// Steps is present on not_ready: what activation still waits for.
-	Steps []domains.Step `json:"steps,omitempty"`
+	Steps []Step `json:"steps,omitempty"`
 	// RequestID is present on every 5xx: the X-Request-Id under which the error was logged.
 	RequestID string `json:"request_id,omitempty"`
 
 	headers http.Header // sent with the problem (Retry-After)
 	cause   error       // what went wrong inside; logged, never sent
+	// text is Detail in every language; the response gets the request's (localize).
+	text i18n.Text
+	// fieldTexts are the messages of Errors[i] in every language, where we wrote them.
+	fieldTexts map[int]i18n.Text
 }
 
 // GetHeaders implements huma.HeadersError.
 func (p *Problem) GetHeaders() http.Header { return p.headers }
 
-func (p *Problem) Error() string { return p.Detail }
+func (p *Problem) Error() string {
+	if !p.text.IsZero() {
+		return p.text.EN
+	}
+	return p.Detail
+}
 
 // GetStatus implements huma.StatusError.
 func (p *Problem) GetStatus() int { return p.Status }
@@ -87,7 +101,18 @@ var installErrorModel sync.Once
 func useProblemErrors() {
 	installErrorModel.Do(func() {
 		huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
-			p := &Problem{Status: status, Title: http.StatusText(status), Code: codeForStatus(status), Detail: msg}
+			p := &Problem{Status: status, Title: http.StatusText(status), Code: codeForStatus(status), Detail: msg, text: humaSentence(msg)}
+			// A sentence of ours travels as a localizedError among errs (writeErr).
+			var kept []error
+			for _, e := range errs {
+				var le localizedError
+				if errors.As(e, &le) {
+					p.text = le.text
+					continue
+				}
+				kept = append(kept, e)
+			}
+			errs = kept
 			if status >= 500 {
 				// Raw errors (SQL, network) are logged with the request id by hideInternal, not sent.
 				p.cause = errors.Join(errs...)
@@ -105,7 +130,8 @@ func useProblemErrors() {
 				}
 			}
 			if status == http.StatusRequestEntityTooLarge {
-				p.Detail = "request body is larger than 1 MiB"
+				p.text = i18n.T("el cuerpo de la solicitud supera 1 MiB", "request body is larger than 1 MiB")
+				p.Detail = p.text.EN
 			}
 			return p
 		}
@@ -137,8 +163,9 @@ func shortDetail(d *huma.ErrorDetail) *huma.ErrorDetail {
 
 // internalProblem is what a client sees of an error inside the control plane.
 func internalProblem(status int, requestID string) *Problem {
-	p := problem(status, codeForStatus(status),
-		"internal error; it was logged with request id "+requestID+" (quote it when you report the problem)")
+	p := problem(status, codeForStatus(status), i18n.F(
+		"error interno; quedó registrado con el id de solicitud %[1]s (cítelo al informar del problema)",
+		"internal error; it was logged with request id %[1]s (quote it when you report the problem)", requestID))
 	p.RequestID = requestID
 	return p
 }
@@ -159,7 +186,7 @@ func (s *Server) hideInternal(ctx huma.Context, _ string, v any) (any, error) {
 	if p.cause != nil {
 		attrs = append(attrs, "err", p.cause.Error())
 	} else {
-		attrs = append(attrs, "detail", p.Detail)
+		attrs = append(attrs, "detail", p.Error())
 	}
 	s.cfg.Logger.ErrorContext(ctx.Context(), "request failed", attrs...)
 	if p.cause != nil {
@@ -170,13 +197,56 @@ func (s *Server) hideInternal(ctx huma.Context, _ string, v any) (any, error) {
 	return &out, nil
 }
 
-func problem(status int, code, detail string) *Problem {
-	return &Problem{Status: status, Title: http.StatusText(status), Code: code, Detail: detail}
+// problem is an error answer with a stable code and a sentence in both languages; the response
+// carries the request's (localize).
+func problem(status int, code string, detail i18n.Text) *Problem {
+	return &Problem{Status: status, Title: http.StatusText(status), Code: code, Detail: detail.EN, text: detail}
+}
+
+// localize is a huma transformer (after hideInternal): a problem's detail and the messages of its
+// errors in the request's language, so one response never mixes languages.
+func (s *Server) localize(ctx huma.Context, _ string, v any) (any, error) {
+	p, ok := v.(*Problem)
+	if !ok {
+		return v, nil
+	}
+	return p.in(i18n.From(ctx.Context())), nil
+}
+
+// in returns a copy of p whose human fields are in l.
+func (p *Problem) in(l i18n.Lang) *Problem {
+	out := *p
+	if !p.text.IsZero() {
+		out.Detail = p.text.In(l)
+	}
+	if len(p.Errors) > 0 {
+		out.Errors = make([]*huma.ErrorDetail, len(p.Errors))
+		for i, e := range p.Errors {
+			d := *e
+			if t, ok := p.fieldTexts[i]; ok {
+				d.Message = t.In(l)
+			} else {
+				d.Message = humaSentence(e.Message).In(l)
+			}
+			out.Errors[i] = &d
+		}
+	}
+	return &out
+}
+
+// localizedError carries a sentence of ours through huma.WriteErr, which takes a string.
+type localizedError struct{ text i18n.Text }
+
+func (e localizedError) Error() string { return e.text.EN }
+
+// writeErr writes a problem from a middleware (where no handler returns it), in both languages.
+func (s *Server) writeErr(ctx huma.Context, status int, msg i18n.Text, errs ...error) {
+	_ = huma.WriteErr(s.api, ctx, status, msg.EN, append([]error{localizedError{msg}}, errs...)...)
 }
 
 // fromDomainError maps the domain rules' errors to HTTP; anything else is a 500 whose detail does
 // not leak internals.
-func fromDomainError(err error) error {
+func fromDomainError(ctx context.Context, err error) error {
 	var de *domains.Error
 	if errors.As(err, &de) {
 		status := http.StatusInternalServerError
@@ -189,7 +259,11 @@ func fromDomainError(err error) error {
 			status = http.StatusNotFound
 		}
 		p := problem(status, de.Code, de.Message)
-		p.Claim = de.Claim
+		p.Suggestion = de.Suggestion
+		if de.Claim != nil {
+			c := claimJSON(ctx, *de.Claim)
+			p.Claim = &c
+		}
 		return p
 	}
 	var p *Problem

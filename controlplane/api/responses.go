@@ -48,7 +48,7 @@ func storeError(err error) error {
 		return problem(http.StatusNotFound, me.Code, me.Message)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return problem(http.StatusNotFound, "not_found", "not found")
+		return problem(http.StatusNotFound, "not_found", msgNotFound)
 	}
 	return err
 }

@@ -203,6 +203,7 @@ func (b *bundle) problem(want int, method, path, token string, body any) map[str
 func TestBackendURLIsJudgedByTheAgentsValidator(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.lang = "en" // the sentences asserted below are the English ones
 	c := b.customer("ImpulseMax", "basic")
 	tun := b.tunnel("tcs-sajet-tunnel", uuid1)
 	td := b.deployment(c, "odoo", tun, backend1)
@@ -504,6 +505,7 @@ func TestDomainPatch(t *testing.T) {
 func TestDeletesAreRefusedWhileInUse(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.lang = "en" // the sentences asserted below are the English ones
 	c := b.customer("ImpulseMax", "basic")
 	tok := b.must(201, "POST", "/api/tokens", b.admin, map[string]any{"role": "customer", "customer_id": c, "name": "erp"})
 	tun := b.tunnel("tcs-sajet-tunnel", uuid1)
@@ -583,6 +585,7 @@ func TestDeletesAreRefusedWhileInUse(t *testing.T) {
 func TestQuotaCannotDropBelowUsage(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
+	b.lang = "en" // the sentences asserted below are the English ones
 	c := id(b.must(201, "POST", "/api/customers", b.admin, map[string]any{"email": "ops@x-example.com", "company_name": "X", "domain_quota": 12}))
 	for i := range 12 {
 		b.domainOn(c, 0, fmt.Sprintf("s%d.x-example.com", i))

@@ -50,6 +50,11 @@ type Config struct {
 	AllowedBackendNets []netip.Prefix
 	// Verify bounds each customer's DNS checks; zero values take the defaults.
 	Verify VerifyLimits
+	// SessionIdle and SessionAbsolute bound web UI sessions; 0 → DefaultSessionIdle (2h) and
+	// DefaultSessionAbsolute (12h).
+	SessionIdle, SessionAbsolute time.Duration
+	// UI, when set, is the web UI, served under /ui/; GET / redirects there.
+	UI http.Handler
 }
 
 // Server is the HTTP handler of the REST API.
@@ -58,6 +63,8 @@ type Server struct {
 	mux      *http.ServeMux
 	api      huma.API
 	auth     *authenticator
+	sessions *sessions
+	events   *hub
 	verify   *verifyGate
 	handler  http.Handler
 	registry *prometheus.Registry
@@ -79,7 +86,16 @@ func New(cfg Config) *Server {
 	if cfg.AuthFailureInterval == 0 {
 		cfg.AuthFailureInterval = 2 * time.Second
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), registry: prometheus.NewRegistry(), verify: newVerifyGate(cfg.Verify)}
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionAbsolute == 0 {
+		cfg.SessionAbsolute = DefaultSessionAbsolute
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), registry: prometheus.NewRegistry(), verify: newVerifyGate(cfg.Verify),
+		events: newHub()}
+	s.sessions = &sessions{store: cfg.Store, limits: store.SessionLimits{Idle: cfg.SessionIdle, Absolute: cfg.SessionAbsolute},
+		recent: make(map[[32]byte]recentSession)}
 	s.auth = newAuthenticator(cfg.Store, cfg.TokenCacheTTL, authlimit.New(cfg.AuthFailureBurst, cfg.AuthFailureInterval), cfg.Logger)
 	s.handler = http.HandlerFunc(s.serve)
 	s.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -98,9 +114,11 @@ func New(cfg Config) *Server {
 	hc.Info.Description = "Custom domains for Sajet ERP tenants: register, verify, provision, activate."
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "API token (sjt_…): admin or customer role"},
+		"session": {Type: "apiKey", In: "cookie", Name: SessionCookie,
+			Description: "Web UI session (POST /api/session); state-changing requests also need X-CSRF-Token"},
 	}
-	hc.Security = []map[string][]string{{"bearer": {}}}
-	hc.Transformers = append(hc.Transformers, s.hideInternal)
+	hc.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
+	hc.Transformers = append(hc.Transformers, s.hideInternal, s.localize)
 	s.api = humago.New(s.mux, hc)
 	s.api.UseMiddleware(s.observe, s.authenticate, s.checkInput)
 
@@ -110,6 +128,8 @@ func New(cfg Config) *Server {
 	s.registerDeployments()
 	s.registerTokens()
 	s.registerAgents()
+	s.registerSessions()
+	s.registerEvents()
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -117,6 +137,12 @@ func New(cfg Config) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if cfg.UI != nil {
+		// The UI's paths, and only those: /ui/ and below is the UI (its own fallback), / leads there.
+		s.mux.Handle("GET /ui/", cfg.UI)
+		s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+		s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	return s
 }
 
@@ -147,35 +173,62 @@ func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {
 	s.requests.WithLabelValues(op.OperationID, strconv.Itoa(ctx.Status())).Observe(time.Since(start).Seconds())
 }
 
-// authenticate resolves the bearer token into a Principal for every API operation. A valid token
-// is never refused by the bad-token limiter; unknown tokens count against the client's address
-// (behind a trusted proxy, the address X-Forwarded-For names), and an address over its budget gets
-// 429 for unknown tokens without a database lookup (see authenticator).
+// authenticate resolves the caller into a Principal for every API operation except those marked
+// public (sign-in): the Authorization header's bearer token, or else the web UI's session cookie.
+// A valid token is never refused by the bad-token limiter; unknown tokens and sessions count
+// against the client's address (behind a trusted proxy, the address X-Forwarded-For names), and
+// an address over its budget gets 429 for unknown ones without a database lookup (see
+// authenticator and authenticateSession). A state-changing request authenticated by the cookie
+// must also pass the CSRF check (session.go).
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
+	if op := ctx.Operation(); op != nil && op.Metadata["public"] == true {
+		next(ctx)
+		return
+	}
 	addr := requestInfoFrom(ctx.Context()).limitKey
 	if addr == "" {
 		addr = authlimit.Key(ctx.RemoteAddr())
 	}
-	p, err := s.auth.authenticate(ctx.Context(), ctx.Header("Authorization"), addr)
+	header := ctx.Header("Authorization")
+	var p Principal
+	var sess *session
+	var err error
+	if c, cerr := huma.ReadCookie(ctx, SessionCookie); header == "" && cerr == nil && c.Value != "" {
+		p, sess, err = s.authenticateSession(ctx.Context(), c.Value, addr)
+	} else {
+		p, err = s.auth.authenticate(ctx.Context(), header, addr)
+	}
 	var limited *rateLimited
 	switch {
+	case err == nil && sess != nil:
+		if !checkCSRF(ctx, sess) {
+			s.writeErr(ctx, http.StatusForbidden, msgCSRF)
+			return
+		}
+		c := context.WithValue(ctx.Context(), principalKey{}, p)
+		next(huma.WithContext(ctx, context.WithValue(c, sessionKey{}, sess)))
 	case err == nil:
 		next(huma.WithValue(ctx, principalKey{}, p))
 	case errors.As(err, &limited):
 		ctx.SetHeader("Retry-After", retryAfterSeconds(limited.wait))
-		_ = huma.WriteErr(s.api, ctx, http.StatusTooManyRequests, "too many requests with invalid tokens from this address; retry later")
-	case err == errNoToken || err == errBadToken:
+		s.writeErr(ctx, http.StatusTooManyRequests, msgTooManyBadTokens)
+	case err == errNoToken:
 		ctx.SetHeader("WWW-Authenticate", `Bearer realm="sajet"`)
-		_ = huma.WriteErr(s.api, ctx, http.StatusUnauthorized, err.Error())
+		s.writeErr(ctx, http.StatusUnauthorized, msgNoToken)
+	case err == errBadToken:
+		ctx.SetHeader("WWW-Authenticate", `Bearer realm="sajet"`)
+		s.writeErr(ctx, http.StatusUnauthorized, msgBadToken)
+	case err == errNoSession, err == errBadSession:
+		s.writeErr(ctx, http.StatusUnauthorized, msgNoSession)
 	default:
-		_ = huma.WriteErr(s.api, ctx, http.StatusServiceUnavailable, "authentication backend unavailable", err)
+		s.writeErr(ctx, http.StatusServiceUnavailable, msgAuthDown, err)
 	}
 }
 
 // requireAdmin fails unless the caller is an admin.
 func requireAdmin(ctx context.Context) error {
 	if principalFrom(ctx).Role != RoleAdmin {
-		return problem(http.StatusForbidden, "admin_required", "this operation needs an admin token")
+		return problem(http.StatusForbidden, "admin_required", msgAdminOnly)
 	}
 	return nil
 }

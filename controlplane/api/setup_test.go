@@ -34,6 +34,8 @@ type bundle struct {
 	store *store.Store
 	dns   *dnstest.Server
 	admin string
+	// lang, when set, is sent as Accept-Language; without it the API answers in Spanish.
+	lang string
 }
 
 type options struct {
@@ -130,6 +132,9 @@ func (b *bundle) doWithType(method, path, token string, body any, ctype string) 
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if b.lang != "" {
+		req.Header.Set("Accept-Language", b.lang)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

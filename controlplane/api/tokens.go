@@ -7,6 +7,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Token is the JSON of an API token; Token (the secret) is present only in the create response.
@@ -32,7 +34,7 @@ func (s *Server) registerTokens() {
 		}
 		b := in.Body
 		if (b.Role == RoleCustomer) != (b.CustomerID != nil) {
-			return nil, problem(http.StatusUnprocessableEntity, "validation_failed", "customer_id is required for role customer and not allowed for admin")
+			return nil, problem(http.StatusUnprocessableEntity, "validation_failed", i18n.T("customer_id es obligatorio con el rol customer y no se permite con admin", "customer_id is required for role customer and not allowed for admin"))
 		}
 		secret, hash := NewToken()
 		t, err := s.cfg.Store.CreateAPIToken(ctx, principalFrom(ctx).Actor(), hash, b.Role, b.CustomerID, b.Name)

@@ -10,6 +10,8 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // registerTunnels registers the tunnels endpoints.
@@ -112,5 +114,5 @@ type tunnelPatchInput struct {
 }
 
 func tunnelNotFound() error {
-	return problem(http.StatusNotFound, "tunnel_not_found", "tunnel not found")
+	return problem(http.StatusNotFound, "tunnel_not_found", i18n.T("túnel no encontrado", "tunnel not found"))
 }

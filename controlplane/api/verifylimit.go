@@ -1,13 +1,14 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/authlimit"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // VerifyLimits bound the DNS checks one customer can cause, so that no customer slows everyone's
@@ -67,15 +68,18 @@ func (g *verifyGate) enter(customerID, domainID int64, domain string, now time.T
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.running[customerID] >= g.limits.Concurrent {
-		return nil, verifyLimited(time.Second, fmt.Sprintf(
+		return nil, verifyLimited(time.Second, i18n.F(
+			"ya hay %d verificaciones de los dominios de este cliente en curso; vuelva a intentarlo cuando terminen",
 			"%d verifications of this customer's domains are already running; retry when they finish", g.limits.Concurrent))
 	}
 	ck, dk := "c:"+strconv.FormatInt(customerID, 10), "d:"+strconv.FormatInt(domainID, 10)
 	if wait := g.perCustomer.Blocked(ck, now); wait > 0 {
-		return nil, verifyLimited(wait, "this customer's domains were verified too often; retry later")
+		return nil, verifyLimited(wait, i18n.T("los dominios de este cliente se verificaron demasiadas veces; vuelva a intentarlo más tarde",
+			"this customer's domains were verified too often; retry later"))
 	}
 	if wait := g.perDomain.Take(dk, now); wait > 0 {
-		return nil, verifyLimited(wait, fmt.Sprintf("%s was verified too often; retry later (DNS changes take time to appear anyway)", domain))
+		return nil, verifyLimited(wait, i18n.F("%s se verificó demasiadas veces; vuelva a intentarlo más tarde (los cambios de DNS tardan en verse de todos modos)",
+			"%s was verified too often; retry later (DNS changes take time to appear anyway)", domain))
 	}
 	g.perCustomer.Take(ck, now)
 	g.running[customerID]++
@@ -88,7 +92,7 @@ func (g *verifyGate) enter(customerID, domainID int64, domain string, now time.T
 	}, nil
 }
 
-func verifyLimited(wait time.Duration, msg string) *Problem {
+func verifyLimited(wait time.Duration, msg i18n.Text) *Problem {
 	p := problem(http.StatusTooManyRequests, "verify_rate_limited", msg)
 	p.headers = http.Header{"Retry-After": {retryAfterSeconds(max(wait, time.Second))}}
 	return p

@@ -25,6 +25,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/controlplane/web"
 	"github.com/jeturing/sajet-domains/internal/sdnotify"
 	"github.com/jeturing/sajet-domains/migrations"
 )
@@ -128,8 +129,11 @@ func Run(ctx context.Context, cfg Config) error {
 		logger.Warn("cloudflare provider disabled (no --cloudflare-api-token/--cloudflare-zone-id): records are not created and domains say so")
 	}
 	handler := g.api
-	// Valid API tokens are kept in memory and revocations arrive by NOTIFY (api.FollowTokens).
+	// Valid API tokens are kept in memory and revocations arrive by NOTIFY (api.FollowTokens);
+	// the web UI's live updates come the same way (api.FollowEvents).
 	go g.apiServer.FollowTokens(ctx, pool.Config().ConnConfig, cfg.TokenReload)
+	go g.apiServer.FollowEvents(ctx, pool.Config().ConnConfig)
+	go pruneSessions(ctx, g.store, logger)
 	if err := startGateway(ctx, pool, g.store, g.metrics, cfg, logger); err != nil {
 		return err
 	}
@@ -151,10 +155,12 @@ func Run(ctx context.Context, cfg Config) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+	// Event streams would hold Shutdown until its timeout.
+	srv.RegisterOnShutdown(g.apiServer.CloseStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	apiURL := "http://" + ln.Addr().String()
-	logger.Info("control plane listening", "api", apiURL, "zone", cfg.Zone)
+	logger.Info("control plane listening", "api", apiURL, "ui", apiURL+web.Prefix, "zone", cfg.Zone)
 	if cfg.Ready != nil {
 		cfg.Ready(apiURL)
 	}
@@ -217,7 +223,7 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
 	}, logger)
 	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version, TrustedProxies: cfg.TrustedProxies,
-		AllowedBackendNets: cfg.AllowedBackendNets})
+		AllowedBackendNets: cfg.AllowedBackendNets, UI: web.Handler()})
 	g.api, g.apiServer, g.metrics = apiServer, apiServer, apiServer.Registry()
 	return g, nil
 }
@@ -263,4 +269,21 @@ func notifySystemd(ctx context.Context, logger *slog.Logger) {
 		<-ctx.Done()
 		sdnotify.Stopping()
 	}()
+}
+
+// pruneSessions removes expired web UI sessions and sign-in codes every hour (expired ones are
+// already refused; this only keeps the tables small).
+func pruneSessions(ctx context.Context, st *store.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.PruneUISessions(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("prune ui sessions", "err", err)
+			}
+		}
+	}
 }

@@ -1,7 +1,7 @@
 // Package devenv is `sajet-controlplane dev`: the whole control plane on one machine that has only
 // Go and the PostgreSQL server binaries. It keeps a private PostgreSQL cluster under the dev
-// directory (state survives restarts), applies migrations, prints the API URL and a fresh admin
-// token, serves, runs bin/sajet-agent (found beside this executable) as a child process rendering
+// directory (state survives restarts), applies migrations, prints the web UI's address with a
+// one-time sign-in link (api.NewSigninCode), the API URL and a fresh admin token, serves, runs bin/sajet-agent (found beside this executable) as a child process rendering
 // the dev tunnel's config, and on Ctrl-C stops the agent, the API and then the cluster. The
 // control-plane binary links no agent code: dev runs the agent the way a tunnel host does.
 //
@@ -77,7 +77,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	token, err := prepare(ctx, pool, nil)
+	token, tokenID, err := prepare(ctx, pool, nil)
+	if err != nil {
+		pool.Close()
+		return err
+	}
+	code, err := api.NewSigninCode(ctx, store.New(pool), tokenID)
 	if err != nil {
 		pool.Close()
 		return err
@@ -120,6 +125,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	cfg.Ready = func(apiURL string) {
 		fmt.Fprintf(opts.Out, `
 Sajet Domains control plane (dev)
+  Web UI:       %[1]s/ui/
+  Sign in:      %[1]s/ui/signin#code=%[7]s
+                (one-time link, valid %[8]s; afterwards sign in with the admin token)
   API:          %[1]s
   OpenAPI:      %[1]s/openapi.json
   Admin token:  %[2]s
@@ -138,7 +146,7 @@ Try:
   cat %[5]s/config.yml    # the local agent's cloudflared config now routes both hostnames
 
 Press Ctrl-C to stop (the private PostgreSQL stops too).
-`, apiURL, token, dbURL, dir, local.dir, local.tunnelID)
+`, apiURL, token, dbURL, dir, local.dir, local.tunnelID, code, api.SigninCodeTTL)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -163,17 +171,18 @@ func privateDir(dir string, mode os.FileMode) error {
 }
 
 // prepare migrates the database and issues this run's admin token.
-func prepare(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (string, error) {
+func prepare(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (string, int64, error) {
 	if _, err := migrations.Apply(ctx, pool, logger); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	st := store.New(pool)
 	if err := st.RevokeAPITokensNamed(ctx, "dev", devTokenName); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	secret, hash := api.NewToken()
-	if _, err := st.CreateAPIToken(ctx, "dev", hash, api.RoleAdmin, nil, devTokenName); err != nil {
-		return "", err
+	t, err := st.CreateAPIToken(ctx, "dev", hash, api.RoleAdmin, nil, devTokenName)
+	if err != nil {
+		return "", 0, err
 	}
-	return secret, nil
+	return secret, t.ID, nil
 }

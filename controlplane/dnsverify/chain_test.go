@@ -203,7 +203,7 @@ func TestCAABlocks(t *testing.T) {
 		{"an unknown critical property forbids everyone", []*dns.CAA{caa(128, "tbs", "x"), caa(0, "issue", "letsencrypt.org")}, true},
 		{"an unknown non-critical property is ignored", []*dns.CAA{caa(0, "tbs", "x")}, false},
 	} {
-		if got := v.caaBlocks("x.com", tc.set) != ""; got != tc.block {
+		if got := !v.caaBlocks("x.com", tc.set).IsZero(); got != tc.block {
 			t.Errorf("%s: blocks = %v, want %v", tc.name, got, tc.block)
 		}
 	}

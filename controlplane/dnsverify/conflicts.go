@@ -9,6 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Conflicts are records that stand in the way of the setup even when they are not why a check
@@ -17,7 +19,7 @@ import (
 
 // caaFinding is the result of the CAA lookup for a hostname.
 type caaFinding struct {
-	conflicts []string
+	conflicts []i18n.Text
 }
 
 // checkCAA finds the CAA record set that governs host, as a CA does (RFC 8659 §3: the first
@@ -43,8 +45,8 @@ func (v *Verifier) checkCAA(ctx context.Context, resolver, host string) caaFindi
 			}
 		}
 		if len(set) > 0 {
-			if msg := v.caaBlocks(name, set); msg != "" {
-				return caaFinding{conflicts: []string{msg}}
+			if msg := v.caaBlocks(name, set); !msg.IsZero() {
+				return caaFinding{conflicts: []i18n.Text{msg}}
 			}
 			return caaFinding{}
 		}
@@ -63,7 +65,7 @@ func (v *Verifier) checkCAA(ctx context.Context, resolver, host string) caaFindi
 // Per RFC 8659 §4.2 and §4.3, only "issue" properties restrict non-wildcard certificates, a set
 // without any of them allows everyone, and an unknown property with the critical flag forbids
 // everyone.
-func (v *Verifier) caaBlocks(owner string, set []*dns.CAA) string {
+func (v *Verifier) caaBlocks(owner string, set []*dns.CAA) i18n.Text {
 	var allowed []string
 	restricted := false
 	for _, c := range set {
@@ -78,57 +80,64 @@ func (v *Verifier) caaBlocks(owner string, set []*dns.CAA) string {
 		case "issuewild", "iodef", "issuemail", "issuevmc", "contactemail", "contactphone":
 		default:
 			if c.Flag&128 != 0 {
-				return fmt.Sprintf("El registro CAA de %s tiene la propiedad crítica desconocida %q, que impide emitir cualquier certificado: elimínela", owner, c.Tag)
+				return i18n.F("El registro CAA de %s tiene la propiedad crítica desconocida %q, que impide emitir cualquier certificado: elimínela",
+					"The CAA record of %s has the unknown critical property %q, which forbids every certificate: remove it", owner, c.Tag)
 			}
 		}
 	}
 	if !restricted {
-		return ""
+		return i18n.Text{}
 	}
 	for _, want := range v.caaIssuers {
 		if slices.Contains(allowed, want) {
-			return ""
+			return i18n.Text{}
 		}
 	}
-	shown := "ninguna"
+	shown := i18n.T("ninguna autoridad", "no authority")
 	if len(allowed) > 0 {
-		shown = strings.Join(allowed, ", ")
+		shown = i18n.Same(strings.Join(allowed, ", "))
 	}
-	return fmt.Sprintf("El registro CAA de %s solo autoriza a %s, lo que impide emitir el certificado; autorice a alguna de: %s (p. ej. %s CAA 0 issue %q)",
+	return i18n.F("El registro CAA de %s solo autoriza a %s, lo que impide emitir el certificado; autorice a alguna de: %s (p. ej. %s CAA 0 issue %q)",
+		"The CAA record of %s allows only %s, which forbids the certificate; allow one of: %s (e.g. %s CAA 0 issue %q)",
 		owner, shown, strings.Join(v.caaIssuers, ", "), owner, v.caaIssuers[0])
 }
 
-func conflictBesideCNAME(host string, rrs []dns.RR) string {
-	return fmt.Sprintf("%s tiene a la vez un CNAME y registros %s; elimine esos registros (un CNAME no admite otros datos)",
+func conflictBesideCNAME(host string, rrs []dns.RR) i18n.Text {
+	return i18n.F("%s tiene a la vez un CNAME y registros %s; elimine esos registros (un CNAME no admite otros datos)",
+		"%s has both a CNAME and %s records; remove those records (a CNAME allows no other data)",
 		host, formatRRs(rrs))
 }
 
-func conflictAddressesInstead(host string, a, aaaa []netip.Addr) string {
-	return fmt.Sprintf("%s tiene registros %s en lugar de un CNAME; elimínelos antes de crear el CNAME",
+func conflictAddressesInstead(host string, a, aaaa []netip.Addr) i18n.Text {
+	return i18n.F("%s tiene registros %s en lugar de un CNAME; elimínelos antes de crear el CNAME",
+		"%s has %s records instead of a CNAME; remove them before creating the CNAME",
 		host, formatAddrs(a, aaaa))
 }
 
-func conflictTargetMissing(target string) string {
-	return fmt.Sprintf("El destino del CNAME, %s, no existe (NXDOMAIN)", target)
+func conflictTargetMissing(target string) i18n.Text {
+	return i18n.F("El destino del CNAME, %s, no existe (NXDOMAIN)", "The CNAME's target, %s, does not exist (NXDOMAIN)", target)
 }
 
-func conflictTXTOther(name string, values []string) string {
-	return fmt.Sprintf("El registro TXT %s contiene %s, que no es el token de verificación de este dominio", name, quoteAll(values))
+func conflictTXTOther(name string, values []string) i18n.Text {
+	return i18n.F("El registro TXT %s contiene %s, que no es el token de verificación de este dominio",
+		"The TXT record %s holds %s, which is not this domain's verification token", name, quoteAll(values))
 }
 
 // conflictsStale names each apex address that is not one of Expected's: typically an A or AAAA
 // left over from the previous hosting that the flattening provider serves next to (or instead of)
 // the flattened ones.
-func conflictsStale(host, expected string, a, aaaa, expA, expAAAA []netip.Addr) []string {
-	var out []string
+func conflictsStale(host, expected string, a, aaaa, expA, expAAAA []netip.Addr) []i18n.Text {
+	var out []i18n.Text
 	for _, x := range a {
 		if !slices.Contains(expA, x) {
-			out = append(out, fmt.Sprintf("Registro A obsoleto %s en el dominio raíz %s (no es una dirección de %s)", x, host, expected))
+			out = append(out, i18n.F("Registro A obsoleto %s en el dominio raíz %s (no es una dirección de %s)",
+				"Stale A record %s at the root domain %s (not an address of %s)", x, host, expected))
 		}
 	}
 	for _, x := range aaaa {
 		if !slices.Contains(expAAAA, x) {
-			out = append(out, fmt.Sprintf("Registro AAAA obsoleto %s en el dominio raíz %s (no es una dirección de %s)", x, host, expected))
+			out = append(out, i18n.F("Registro AAAA obsoleto %s en el dominio raíz %s (no es una dirección de %s)",
+				"Stale AAAA record %s at the root domain %s (not an address of %s)", x, host, expected))
 		}
 	}
 	return out

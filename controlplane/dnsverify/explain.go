@@ -1,10 +1,11 @@
 package dnsverify
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Reasons reported in Result.Reason and ResolverResult.Reason: stable codes for programs (API
@@ -27,25 +28,26 @@ const (
 	ReasonInvalidRequest    = "invalid_request"    // Hostname or Expected missing
 )
 
-// Messages are short and Spanish, like the frontend contract's; the first two are its own strings (docs/API.md).
-const (
-	msgVerified          = "Dominio verificado correctamente"
-	msgNoCNAME           = "CNAME no detectado"
-	msgWrongTarget       = "CNAME apunta a otro destino"
-	msgChainLoop         = "La cadena CNAME forma un bucle"
-	msgChainTooLong      = "La cadena CNAME es demasiado larga"
-	msgFlattenedMismatch = "Las direcciones del dominio raíz no coinciden con las del destino"
-	msgTXTMissing        = "Registro TXT de verificación no encontrado"
-	msgTXTMismatch       = "Registro TXT de verificación con valor incorrecto"
-	msgServFail          = "El DNS del dominio responde con error (SERVFAIL)"
-	msgRcode             = "El DNS del dominio rechaza la consulta"
-	msgTimeout           = "Ningún resolver DNS respondió a tiempo"
-	msgResolverError     = "No se pudo consultar ningún resolver DNS"
-	msgDisagree          = "Los resolvers no coinciden"
-	msgInvalidRequest    = "Solicitud de verificación incompleta: faltan el dominio o el destino"
+// Messages are short; the Spanish of the first two are the frontend contract's own strings
+// (docs/API.md).
+var (
+	msgVerified          = i18n.T("Dominio verificado correctamente", "Domain verified")
+	msgNoCNAME           = i18n.T("CNAME no detectado", "CNAME not found")
+	msgWrongTarget       = i18n.T("CNAME apunta a otro destino", "The CNAME points elsewhere")
+	msgChainLoop         = i18n.T("La cadena CNAME forma un bucle", "The CNAME chain loops")
+	msgChainTooLong      = i18n.T("La cadena CNAME es demasiado larga", "The CNAME chain is too long")
+	msgFlattenedMismatch = i18n.T("Las direcciones del dominio raíz no coinciden con las del destino", "The root domain's addresses are not the target's")
+	msgTXTMissing        = i18n.T("Registro TXT de verificación no encontrado", "Verification TXT record not found")
+	msgTXTMismatch       = i18n.T("Registro TXT de verificación con valor incorrecto", "The verification TXT record holds another value")
+	msgServFail          = i18n.T("El DNS del dominio responde con error (SERVFAIL)", "The domain's DNS answers with an error (SERVFAIL)")
+	msgRcode             = i18n.T("El DNS del dominio rechaza la consulta", "The domain's DNS refuses the query")
+	msgTimeout           = i18n.T("Ningún resolver DNS respondió a tiempo", "No DNS resolver answered in time")
+	msgResolverError     = i18n.T("No se pudo consultar ningún resolver DNS", "No DNS resolver could be queried")
+	msgDisagree          = i18n.T("Los resolvers no coinciden", "The resolvers disagree")
+	msgInvalidRequest    = i18n.T("Solicitud de verificación incompleta: faltan el dominio o el destino", "Incomplete verification request: the domain or the target is missing")
 )
 
-func message(reason string) string {
+func message(reason string) i18n.Text {
 	switch reason {
 	case ReasonVerified:
 		return msgVerified
@@ -79,16 +81,18 @@ func message(reason string) string {
 
 // instructions says which record to create or change for a failure, with the names and values
 // spelled out so they can be pasted into a DNS panel.
-func instructions(req Request, o outcome, maxHops int) string {
-	cname := fmt.Sprintf("Configure el CNAME %s → %s", req.Hostname, req.Expected)
-	txt := fmt.Sprintf("Agregue el registro TXT %s con el valor %s", req.TXTName, req.TXTToken)
-	apex := fmt.Sprintf("%s es el dominio raíz, donde no se permite un CNAME: cree un registro ALIAS/ANAME "+
-		"o un CNAME con aplanamiento (CNAME flattening) %s → %s en su proveedor DNS", req.Hostname, req.Hostname, req.Expected)
+func instructions(req Request, o outcome, maxHops int) i18n.Text {
+	cname := i18n.F("Configure el CNAME %s → %s", "Create the CNAME %s → %s", req.Hostname, req.Expected)
+	txt := i18n.F("Agregue el registro TXT %s con el valor %s", "Add the TXT record %s with the value %s", req.TXTName, req.TXTToken)
+	apex := i18n.F("%[1]s es el dominio raíz, donde no se permite un CNAME: cree un registro ALIAS/ANAME "+
+		"o un CNAME con aplanamiento (CNAME flattening) %[1]s → %[2]s en su proveedor DNS",
+		"%[1]s is the root domain, where a CNAME is not allowed: create an ALIAS/ANAME record "+
+			"or a flattened CNAME (CNAME flattening) %[1]s → %[2]s at your DNS provider", req.Hostname, req.Expected)
 	// The TXT proof is needed on top of the CNAME when the plan requires it, and always for an
 	// apex, where flattening hides the CNAME and the addresses alone prove nothing.
-	withTXT := func(s string) string {
+	withTXT := func(s i18n.Text) i18n.Text {
 		if (req.RequireTXT || req.Apex) && !o.txtFound && req.TXTName != "" {
-			return s + ". " + txt
+			return i18n.Join(". ", s, txt)
 		}
 		return s
 	}
@@ -102,27 +106,33 @@ func instructions(req Request, o outcome, maxHops int) string {
 	case ReasonNoCNAME:
 		return withTXT(route)
 	case ReasonAddressesInstead:
-		return withTXT(fmt.Sprintf("Elimine los registros A/AAAA de %s (%s) y configure el CNAME %s → %s",
-			req.Hostname, found, req.Hostname, req.Expected))
+		return withTXT(i18n.F("Elimine los registros A/AAAA de %[1]s (%[2]s) y configure el CNAME %[1]s → %[3]s",
+			"Remove the A/AAAA records of %[1]s (%[2]s) and create the CNAME %[1]s → %[3]s",
+			req.Hostname, found, req.Expected))
 	case ReasonWrongTarget:
-		return withTXT(fmt.Sprintf("%s (hoy apunta a %s)", route, found))
+		return withTXT(i18n.F("%s (hoy apunta a %s)", "%s (it points to %s today)", route, found))
 	case ReasonChainLoop:
-		return withTXT(fmt.Sprintf("%s: la cadena actual (%s) forma un bucle", route,
-			strings.Join(append([]string{req.Hostname}, o.rr.Chain...), " → ")))
+		chain := strings.Join(append([]string{req.Hostname}, o.rr.Chain...), " → ")
+		return withTXT(i18n.F("%s: la cadena actual (%s) forma un bucle", "%s: the current chain (%s) loops", route, chain))
 	case ReasonChainTooLong:
-		return withTXT(fmt.Sprintf("%s directamente: la cadena actual, que empieza en %s, tiene más de %d saltos", route, found, maxHops))
+		return withTXT(i18n.F("%s directamente: la cadena actual, que empieza en %s, tiene más de %d saltos",
+			"%s directly: the current chain, starting at %s, has more than %d hops", route, found, maxHops))
 	case ReasonFlattenedMismatch:
-		return withTXT(fmt.Sprintf("%s y elimine los registros A/AAAA fijos del dominio raíz (hoy: %s)", apex, found))
+		return withTXT(i18n.F("%s y elimine los registros A/AAAA fijos del dominio raíz (hoy: %s)",
+			"%s and remove the fixed A/AAAA records of the root domain (today: %s)", apex, found))
 	case ReasonTXTMissing:
 		return txt
 	case ReasonTXTMismatch:
-		return fmt.Sprintf("%s (hoy contiene %s)", txt, found)
+		return i18n.F("%s (hoy contiene %s)", "%s (it holds %s today)", txt, found)
 	case ReasonServFail:
-		return fmt.Sprintf("Los servidores DNS de %s fallan (SERVFAIL): revise en su registrador que los servidores de nombres (NS) "+
-			"sean los correctos y que DNSSEC (registro DS) no esté roto; después, %s", req.Hostname, lowerFirst(withTXT(route)))
+		return i18n.F("Los servidores DNS de %s fallan (SERVFAIL): revise en su registrador que los servidores de nombres (NS) "+
+			"sean los correctos y que DNSSEC (registro DS) no esté roto; después, %s",
+			"The DNS servers of %s fail (SERVFAIL): check at your registrar that the name servers (NS) "+
+				"are the right ones and that DNSSEC (the DS record) is not broken; then, %s", req.Hostname, withTXT(route).Map(lowerFirst))
 	case ReasonRcode:
-		return fmt.Sprintf("Los servidores DNS de %s rechazan la consulta (%s): revise los servidores de nombres (NS) del dominio; después, %s",
-			req.Hostname, found, lowerFirst(withTXT(route)))
+		return i18n.F("Los servidores DNS de %s rechazan la consulta (%s): revise los servidores de nombres (NS) del dominio; después, %s",
+			"The DNS servers of %s refuse the query (%s): check the domain's name servers (NS); then, %s",
+			req.Hostname, found, withTXT(route).Map(lowerFirst))
 	}
 	return withTXT(route)
 }
@@ -178,9 +188,11 @@ func explain(req Request, outs []outcome, maxHops int, checkedAt time.Time) Resu
 		}
 		res.Found = &found
 		res.Message = message(res.Reason)
-		res.Instructions = "Vuelva a verificar en unos minutos; si persiste, revise los resolvers DNS configurados en la plataforma"
+		res.Instructions = i18n.T("Vuelva a verificar en unos minutos; si persiste, revise los resolvers DNS configurados en la plataforma",
+			"Verify again in a few minutes; if it persists, check the DNS resolvers the platform is configured with")
 		if res.Reason == ReasonTimeout {
-			res.Instructions = "Ningún resolver respondió a tiempo; vuelva a verificar en unos minutos"
+			res.Instructions = i18n.T("Ningún resolver respondió a tiempo; vuelva a verificar en unos minutos",
+				"No resolver answered in time; verify again in a few minutes")
 		}
 		return res
 
@@ -209,8 +221,10 @@ func explain(req Request, outs []outcome, maxHops int, checkedAt time.Time) Resu
 	if !agree {
 		res.Reason = ReasonDisagree
 		res.Message = msgDisagree
-		res.Instructions += ". Si ya hizo el cambio, espere a que venza el TTL de los registros anteriores " +
-			"(los resolvers guardan la respuesta vieja hasta entonces) y vuelva a verificar"
+		res.Instructions = i18n.Join(". ", res.Instructions, i18n.T("Si ya hizo el cambio, espere a que venza el TTL de los registros anteriores "+
+			"(los resolvers guardan la respuesta vieja hasta entonces) y vuelva a verificar",
+			"If you already made the change, wait for the previous records' TTL to expire "+
+				"(resolvers keep the old answer until then) and verify again"))
 	}
 	return res
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Defaults for the zero Config fields.
@@ -142,9 +144,9 @@ type Result struct {
 	// AAAA 2001:db8::1", a TXT value, "SERVFAIL", "timeout". Nil when nothing was found at all
 	// (NXDOMAIN or no data), matching the frontend contract's `"found": null`.
 	Found        *string          `json:"found"`
-	Message      string           `json:"message"`
-	Instructions string           `json:"instructions,omitempty"`
-	Conflicts    []string         `json:"conflicts,omitempty"` // records that are in the way, one sentence each
+	Message      i18n.Text        `json:"message"`
+	Instructions i18n.Text        `json:"instructions"`
+	Conflicts    []i18n.Text      `json:"conflicts,omitempty"` // records that are in the way, one sentence each
 	Resolvers    []ResolverResult `json:"resolvers"`
 	CheckedAt    time.Time        `json:"checked_at"`
 }
@@ -272,7 +274,7 @@ type outcome struct {
 	txtAsked  bool // a TXT answer arrived (possibly empty)
 	errText   string
 	timeout   bool
-	conflicts []string
+	conflicts []i18n.Text
 }
 
 // decide turns one resolver's observation into a verdict. The states, in the order checked:

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify/dnstest"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 const (
@@ -77,8 +79,8 @@ func TestVerifySeedDomains(t *testing.T) {
 
 			res := v.Verify(t.Context(), dnsverify.Request{Hostname: tc.host, Expected: tc.expected})
 
-			if !res.Verified || res.Message != "Dominio verificado correctamente" {
-				t.Fatalf("Verified=%v Message=%q, want verified: %+v", res.Verified, res.Message, res)
+			if !res.Verified || res.Message.ES != "Dominio verificado correctamente" {
+				t.Fatalf("Verified=%v Message=%q, want verified: %+v", res.Verified, res.Message.ES, res)
 			}
 			if res.Method != dnsverify.MethodCNAME || res.CNAMEDetected != tc.expected || res.Found != nil {
 				t.Errorf("Method=%q CNAMEDetected=%q Found=%v", res.Method, res.CNAMEDetected, res.Found)
@@ -111,7 +113,7 @@ func TestVerifyNoRecordMatchesSeedFailure(t *testing.T) {
 		"Configure el CNAME www.impulse-max.com → impulse-max.sajet.us", nil, dnsverify.ReasonNoCNAME}
 	got := want
 	got.Verified, got.Message, got.Expected, got.Instructions, got.Found, got.Reason =
-		res.Verified, res.Message, res.Expected, res.Instructions, res.Found, res.Reason
+		res.Verified, res.Message.ES, res.Expected, res.Instructions.ES, res.Found, res.Reason
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
@@ -401,8 +403,8 @@ func TestVerifyScenarios(t *testing.T) {
 				if r := res.Resolvers[0]; r.Rcode != "SERVFAIL" || r.Found != "SERVFAIL" {
 					t.Errorf("resolver = %+v", r)
 				}
-				if !strings.Contains(res.Instructions, "DNSSEC") {
-					t.Errorf("Instructions = %q, want a hint about NS/DNSSEC", res.Instructions)
+				if !strings.Contains(res.Instructions.ES, "DNSSEC") {
+					t.Errorf("Instructions = %q, want a hint about NS/DNSSEC", res.Instructions.ES)
 				}
 			},
 		},
@@ -488,20 +490,20 @@ func TestVerifyScenarios(t *testing.T) {
 
 			res := v.Verify(t.Context(), req)
 
-			if res.Verified != tc.verified || res.Method != tc.method || res.Reason != tc.reason || res.Message != tc.message {
+			if res.Verified != tc.verified || res.Method != tc.method || res.Reason != tc.reason || res.Message.ES != tc.message {
 				t.Errorf("Verified=%v Method=%q Reason=%q Message=%q\nwant     %v        %q        %q        %q",
-					res.Verified, res.Method, res.Reason, res.Message, tc.verified, tc.method, tc.reason, tc.message)
+					res.Verified, res.Method, res.Reason, res.Message.ES, tc.verified, tc.method, tc.reason, tc.message)
 			}
 			if diff := cmp.Diff(tc.found, res.Found); diff != "" {
 				t.Errorf("Found (-want +got):\n%s", diff)
 			}
-			if tc.instructions != "" && res.Instructions != tc.instructions {
-				t.Errorf("Instructions:\n got %q\nwant %q", res.Instructions, tc.instructions)
+			if tc.instructions != "" && res.Instructions.ES != tc.instructions {
+				t.Errorf("Instructions:\n got %q\nwant %q", res.Instructions.ES, tc.instructions)
 			}
-			if !tc.verified && res.Instructions == "" {
+			if !tc.verified && res.Instructions.ES == "" {
 				t.Error("no Instructions for a failure")
 			}
-			if tc.conflict != "" && !containsSubstring(res.Conflicts, tc.conflict) {
+			if tc.conflict != "" && !containsSubstring(i18n.Strings(res.Conflicts, i18n.ES), tc.conflict) {
 				t.Errorf("Conflicts = %q, want one containing %q", res.Conflicts, tc.conflict)
 			}
 			if tc.chain != nil {
@@ -622,14 +624,14 @@ func TestVerifyMultipleResolvers(t *testing.T) {
 
 		res := v.Verify(t.Context(), wwwRequest())
 
-		if res.Verified || res.Message != "Los resolvers no coinciden" || res.Reason != dnsverify.ReasonDisagree {
-			t.Fatalf("Verified=%v Message=%q Reason=%q", res.Verified, res.Message, res.Reason)
+		if res.Verified || res.Message.ES != "Los resolvers no coinciden" || res.Reason != dnsverify.ReasonDisagree {
+			t.Fatalf("Verified=%v Message=%q Reason=%q", res.Verified, res.Message.ES, res.Reason)
 		}
 		if diff := cmp.Diff(ptr("A 192.0.2.1"), res.Found); diff != "" {
 			t.Errorf("Found (-want +got):\n%s", diff)
 		}
-		if !strings.Contains(res.Instructions, "TTL") {
-			t.Errorf("Instructions = %q, want a note on propagation", res.Instructions)
+		if !strings.Contains(res.Instructions.ES, "TTL") {
+			t.Errorf("Instructions = %q, want a note on propagation", res.Instructions.ES)
 		}
 		r0, r1 := res.Resolvers[0], res.Resolvers[1]
 		if r0.Resolver != fresh.Addr() || !r0.Verified || !cmp.Equal(r0.Chain, []string{"impulse-max.sajet.us"}) {
@@ -698,8 +700,8 @@ func TestVerifyMultipleResolvers(t *testing.T) {
 
 		res := v.Verify(t.Context(), wwwRequest())
 
-		if res.Verified || res.Reason != dnsverify.ReasonTimeout || res.Message != "Ningún resolver DNS respondió a tiempo" {
-			t.Fatalf("Verified=%v Reason=%q Message=%q", res.Verified, res.Reason, res.Message)
+		if res.Verified || res.Reason != dnsverify.ReasonTimeout || res.Message.ES != "Ningún resolver DNS respondió a tiempo" {
+			t.Fatalf("Verified=%v Reason=%q Message=%q", res.Verified, res.Reason, res.Message.ES)
 		}
 		if diff := cmp.Diff(ptr("timeout"), res.Found); diff != "" {
 			t.Errorf("Found (-want +got):\n%s", diff)

@@ -3,7 +3,6 @@ package domains
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"github.com/jeturing/sajet-domains/internal/secret"
 	"github.com/jeturing/sajet-domains/shared/hostname"
 	"github.com/jeturing/sajet-domains/shared/ingress"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // DefaultPlanQuota is the number of live domains each plan allows (docs/API.md).
@@ -93,19 +94,21 @@ const (
 type Error struct {
 	Kind    Kind
 	Code    string
-	Message string
+	Message i18n.Text
+	// Suggestion is what to type instead, when the input can be fixed by one (hostname errors).
+	Suggestion string
 	// Claim is set on a domain_taken conflict that can be won by publishing a TXT record.
 	Claim *Claim
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string { return e.Message.EN }
 
 // Claim tells a customer how to take over a hostname another customer registered but never proved.
 type Claim struct {
-	Type   string `json:"type"`
-	Record string `json:"record"`
-	Value  string `json:"value"`
-	Note   string `json:"note"`
+	Type   string
+	Record string
+	Value  string
+	Note   i18n.Text
 }
 
 func fromStore(err error) error {
@@ -118,10 +121,12 @@ func fromStore(err error) error {
 		return &Error{Kind: NotFound, Code: me.Code, Message: me.Message}
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return &Error{Kind: NotFound, Code: "not_found", Message: "domain not found"}
+		return &Error{Kind: NotFound, Code: "not_found", Message: msgNotFound}
 	}
 	return err
 }
+
+var msgNotFound = i18n.T("dominio no encontrado", "domain not found")
 
 // RegisterInput is a registration request after JSON decoding.
 type RegisterInput struct {
@@ -172,7 +177,8 @@ func (s *Service) Register(ctx context.Context, actor string, in RegisterInput) 
 		token, err := s.store.GetClaim(ctx, in.CustomerID, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Domain{}, &Error{Kind: Conflict, Code: "no_claim",
-				Message: "there is no claim for this hostname yet: register it without claim first to receive the claim token"}
+				Message: i18n.T("todavía no hay una reclamación para este nombre: regístrelo primero sin claim para recibir el token de reclamación",
+					"there is no claim for this hostname yet: register it without claim first to receive the claim token")}
 		}
 		if err != nil {
 			return store.Domain{}, err
@@ -180,7 +186,8 @@ func (s *Service) Register(ctx context.Context, actor string, in RegisterInput) 
 		if !s.txtPresent(ctx, name, token) {
 			c := s.claimInstructions(name, token)
 			return store.Domain{}, &Error{Kind: Conflict, Code: "claim_not_proven", Claim: &c,
-				Message: fmt.Sprintf("TXT record %s with value %s was not found; publish it and retry", c.Record, token)}
+				Message: i18n.F("no se encontró el registro TXT %s con el valor %s; publíquelo y vuelva a intentarlo",
+					"TXT record %s with value %s was not found; publish it and retry", c.Record, token)}
 		}
 		nd.Token, nd.ClaimProven = token, true
 	} else {
@@ -202,21 +209,24 @@ func (s *Service) Register(ctx context.Context, actor string, in RegisterInput) 
 func (s *Service) takenError(ctx context.Context, customerID int64, name string, taken *store.TakenError) error {
 	if taken.HolderVerified {
 		return &Error{Kind: Conflict, Code: "domain_taken",
-			Message: fmt.Sprintf("%s is registered and proven by another account; contact support if you own it", name)}
+			Message: i18n.F("%s está registrado y probado por otra cuenta; contacte con soporte si es suyo",
+				"%s is registered and proven by another account; contact support if you own it", name)}
 	}
 	token, err := s.store.SaveClaim(ctx, customerID, name, "jeturing-claim-"+secret.Hex(16))
 	if err != nil {
 		return err
 	}
 	c := s.claimInstructions(name, token)
-	return &Error{Kind: Conflict, Code: "domain_taken", Claim: &c, Message: fmt.Sprintf(
+	return &Error{Kind: Conflict, Code: "domain_taken", Claim: &c, Message: i18n.F(
+		"%s está registrado por otra cuenta que no ha probado que es suya. Para reclamarlo, publique el registro TXT %s con el valor %s y repita la solicitud con \"claim\": true",
 		"%s is registered by another account that has not proven ownership. To claim it, publish the TXT record %s with value %s and repeat the request with \"claim\": true",
 		name, c.Record, token)}
 }
 
 func (s *Service) claimInstructions(name, token string) Claim {
 	return Claim{Type: "TXT", Record: TXTName(name), Value: token,
-		Note: "Publique este registro TXT y repita la solicitud con \"claim\": true para reclamar el dominio"}
+		Note: i18n.T("Publique este registro TXT y repita la solicitud con \"claim\": true para reclamar el dominio",
+			"Publish this TXT record and repeat the request with \"claim\": true to claim the domain")}
 }
 
 func (s *Service) txtPresent(ctx context.Context, name, token string) bool {
@@ -246,7 +256,7 @@ func (s *Service) Resolve(ctx context.Context, key string) (store.Domain, error)
 	}
 	name, err := idna.Lookup.ToASCII(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(key)), "."))
 	if err != nil || name == "" {
-		return store.Domain{}, &Error{Kind: NotFound, Code: "not_found", Message: "domain not found"}
+		return store.Domain{}, &Error{Kind: NotFound, Code: "not_found", Message: msgNotFound}
 	}
 	d, err := s.store.GetDomainByHostname(ctx, name)
 	return d, fromStore(err)
@@ -288,7 +298,9 @@ func checkRoutable(name string) error {
 		if errors.As(err, &re) {
 			msg = re.Msg
 		}
-		return &Error{Kind: Invalid, Code: "invalid_hostname", Message: msg}
+		// The agent's own words, quoted: the guarantee that the tunnel would accept the name.
+		return &Error{Kind: Invalid, Code: "invalid_hostname",
+			Message: i18n.F("el túnel no aceptaría este nombre: %s", "the tunnel would not accept this name: %s", msg)}
 	}
 	return nil
 }
@@ -296,7 +308,7 @@ func checkRoutable(name string) error {
 func invalid(err error) error {
 	var he *hostname.Error
 	if errors.As(err, &he) {
-		return &Error{Kind: Invalid, Code: he.Code, Message: he.Message}
+		return &Error{Kind: Invalid, Code: he.Code, Message: he.Message, Suggestion: he.Suggestion}
 	}
-	return &Error{Kind: Invalid, Code: "invalid", Message: err.Error()}
+	return &Error{Kind: Invalid, Code: "invalid", Message: i18n.Same(err.Error())}
 }

@@ -2,11 +2,12 @@ package domains
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/hostname"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // States a domain shows to humans (the `state` field); derived, never stored, so it cannot drift
@@ -56,9 +57,9 @@ const (
 
 // Step is one condition of activation, with a sentence saying what it waits for.
 type Step struct {
-	Name   string `json:"name"`
-	Status string `json:"status" enum:"done,pending,failed,skipped"`
-	Detail string `json:"detail"`
+	Name   string
+	Status string // StepDone, StepPending, StepFailed or StepSkipped
+	Detail i18n.Text
 }
 
 // Steps lists the activation conditions of d in the order they happen.
@@ -66,104 +67,115 @@ func (s *Service) Steps(d store.Domain) []Step {
 	var steps []Step
 	switch d.VerificationStatus {
 	case "verified":
-		detail := fmt.Sprintf("%s apunta a %s", d.ExternalDomain, d.SajetFullDomain)
+		detail := i18n.F("%s apunta a %s", "%s points to %s", d.ExternalDomain, d.SajetFullDomain)
 		if d.LastCheckStatus != nil && *d.LastCheckStatus != "ok" && d.LastError != nil {
 			// Verified once; a later check disagrees. The domain stays verified (and keeps its
 			// hostname) while the customer fixes it.
-			detail = fmt.Sprintf("verificado; la última comprobación falló: %s", *d.LastError)
+			detail = i18n.F("verificado; la última comprobación falló: %s", "verified; the last check failed: %s", *d.LastError)
 		}
 		steps = append(steps, Step{"dns", StepDone, detail})
 	case "failed":
-		detail := "la última verificación falló"
+		detail := i18n.T("la última verificación falló", "the last verification failed")
 		if d.LastError != nil {
 			detail = *d.LastError
 		}
 		steps = append(steps, Step{"dns", StepFailed, detail})
 	default:
-		steps = append(steps, Step{"dns", StepPending, fmt.Sprintf("configure el CNAME %s → %s y verifique", d.ExternalDomain, d.SajetFullDomain)})
+		steps = append(steps, Step{"dns", StepPending, i18n.F("configure el CNAME %s → %s y verifique", "create the CNAME %s → %s and verify",
+			d.ExternalDomain, d.SajetFullDomain)})
 	}
 
 	switch {
 	case d.TXTVerifiedAt != nil:
-		steps = append(steps, Step{"ownership", StepDone, "registro TXT de verificación encontrado"})
+		steps = append(steps, Step{"ownership", StepDone, i18n.T("registro TXT de verificación encontrado", "verification TXT record found")})
 	case d.RequireTXT:
-		steps = append(steps, Step{"ownership", StepPending, fmt.Sprintf("publique el TXT %s con el valor %s", TXTName(d.ExternalDomain), d.VerificationToken)})
+		steps = append(steps, Step{"ownership", StepPending, i18n.F("publique el TXT %s con el valor %s", "publish the TXT record %s with the value %s",
+			TXTName(d.ExternalDomain), d.VerificationToken)})
 	default:
-		steps = append(steps, Step{"ownership", StepSkipped, "su plan no exige el registro TXT"})
+		steps = append(steps, Step{"ownership", StepSkipped, i18n.T("su plan no exige el registro TXT", "your plan does not require the TXT record")})
 	}
 
 	switch {
 	case d.CloudflareConfigured:
-		steps = append(steps, Step{"cloudflare", StepDone, fmt.Sprintf("registro %s creado en Cloudflare", d.SajetFullDomain)})
+		steps = append(steps, Step{"cloudflare", StepDone, i18n.F("registro %s creado en Cloudflare", "record %s created in Cloudflare", d.SajetFullDomain)})
 	case d.ProvisionErrorStep != nil && *d.ProvisionErrorStep == "cloudflare" && d.LastError != nil:
 		steps = append(steps, Step{"cloudflare", StepFailed, *d.LastError})
 	case !s.cfg.ProviderEnabled:
-		steps = append(steps, Step{"cloudflare", StepSkipped, fmt.Sprintf(
+		steps = append(steps, Step{"cloudflare", StepSkipped, i18n.F(
+			"proveedor Cloudflare desactivado (sin token de API configurado): este plano de control no creó el registro %s",
 			"Cloudflare provider disabled (no API token configured): the record %s was not created by this control plane", d.SajetFullDomain)})
 	default:
-		steps = append(steps, Step{"cloudflare", StepPending, fmt.Sprintf("creando el registro %s en Cloudflare", d.SajetFullDomain)})
+		steps = append(steps, Step{"cloudflare", StepPending, i18n.F("creando el registro %s en Cloudflare", "creating the record %s in Cloudflare", d.SajetFullDomain)})
 	}
 
 	if s.cfg.SaaSMode {
 		switch {
 		case d.CustomHostnameStatus != nil && *d.CustomHostnameStatus == "active" && d.SSLStatus == "active":
-			steps = append(steps, Step{"custom_hostname", StepDone, fmt.Sprintf("Cloudflare for SaaS sirve %s con certificado activo", d.ExternalDomain)})
+			steps = append(steps, Step{"custom_hostname", StepDone, i18n.F("Cloudflare for SaaS sirve %s con certificado activo",
+				"Cloudflare for SaaS serves %s with an active certificate", d.ExternalDomain)})
 		case d.ProvisionErrorStep != nil && *d.ProvisionErrorStep == "custom_hostname" && d.LastError != nil:
 			steps = append(steps, Step{"custom_hostname", StepFailed, *d.LastError})
 		case d.CustomHostnameStatus != nil:
-			steps = append(steps, Step{"custom_hostname", StepPending, fmt.Sprintf(
+			steps = append(steps, Step{"custom_hostname", StepPending, i18n.F(
+				"custom hostname %s, certificado %s: publique los registros de validación de dns_records",
 				"custom hostname %s, certificate %s: publish the validation records listed in dns_records", *d.CustomHostnameStatus, d.SSLStatus)})
 		default:
-			steps = append(steps, Step{"custom_hostname", StepPending, "creando el custom hostname en Cloudflare for SaaS"})
+			steps = append(steps, Step{"custom_hostname", StepPending, i18n.T("creando el custom hostname en Cloudflare for SaaS",
+				"creating the custom hostname in Cloudflare for SaaS")})
 		}
 	}
 
 	switch problem := d.IngressProblem(); {
-	case problem != "":
+	case !problem.IsZero():
 		steps = append(steps, Step{"tunnel_ingress", StepFailed, problem})
 	case d.TunnelIngressConfigured:
-		steps = append(steps, Step{"tunnel_ingress", StepDone, "el túnel enruta ambos nombres al tenant"})
+		steps = append(steps, Step{"tunnel_ingress", StepDone, i18n.T("el túnel enruta ambos nombres al tenant", "the tunnel routes both names to the tenant")})
 	case d.TenantDeploymentID == nil:
-		steps = append(steps, Step{"tunnel_ingress", StepFailed, "the domain has no tenant deployment: set tenant_deployment_id so the tunnel knows where to route it"})
+		steps = append(steps, Step{"tunnel_ingress", StepFailed, i18n.T(
+			"el dominio no tiene despliegue: asigne tenant_deployment_id para que el túnel sepa adónde enrutarlo",
+			"the domain has no tenant deployment: set tenant_deployment_id so the tunnel knows where to route it")})
 	case d.TunnelUUID == nil:
-		steps = append(steps, Step{"tunnel_ingress", StepFailed, "the tenant deployment has no tunnel assigned"})
+		steps = append(steps, Step{"tunnel_ingress", StepFailed, i18n.T("el despliegue no tiene túnel asignado", "the tenant deployment has no tunnel assigned")})
 	case d.ProvisionErrorStep != nil && *d.ProvisionErrorStep == "tunnel" && d.LastError != nil:
 		steps = append(steps, Step{"tunnel_ingress", StepFailed, *d.LastError})
 	default:
-		steps = append(steps, Step{"tunnel_ingress", StepPending, "esperando que el agente del túnel aplique las reglas"})
+		steps = append(steps, Step{"tunnel_ingress", StepPending, i18n.T("esperando que el agente del túnel aplique las reglas",
+			"waiting for the tunnel's agent to apply the rules")})
 	}
 	return steps
 }
 
 // Instruction is a DNS record the customer must create (verification_instructions in docs/API.md).
 type Instruction struct {
-	Type     string `json:"type"`
-	Record   string `json:"record"`
-	Value    string `json:"value"`
-	Note     string `json:"note"`
-	Required bool   `json:"required"`
+	Type     string
+	Record   string
+	Value    string
+	Note     i18n.Text
+	Required bool
 }
 
 // Instructions returns the records the customer must publish, CNAME first as in the frontend contract (docs/API.md).
 func (s *Service) Instructions(d store.Domain) []Instruction {
 	cname := Instruction{Type: "CNAME", Record: d.ExternalDomain, Value: d.SajetFullDomain,
-		Note: "Configure este CNAME en su proveedor DNS", Required: true}
+		Note: i18n.T("Configure este CNAME en su proveedor DNS", "Create this CNAME at your DNS provider"), Required: true}
 	if hostname.IsApex(d.ExternalDomain) {
-		cname.Note = "Configure este CNAME en su proveedor DNS. Es el dominio raíz: solo funciona si su proveedor soporta CNAME flattening o ALIAS; en ese caso publique también el registro TXT"
+		cname.Note = i18n.T("Configure este CNAME en su proveedor DNS. Es el dominio raíz: solo funciona si su proveedor soporta CNAME flattening o ALIAS; en ese caso publique también el registro TXT",
+			"Create this CNAME at your DNS provider. It is the root domain: this works only if your provider supports CNAME flattening or ALIAS; then publish the TXT record too")
 	}
 	txt := Instruction{Type: "TXT", Record: TXTName(d.ExternalDomain), Value: d.VerificationToken,
-		Note: "Registro TXT que prueba que usted controla el dominio", Required: d.RequireTXT || hostname.IsApex(d.ExternalDomain)}
+		Note:     i18n.T("Registro TXT que prueba que usted controla el dominio", "TXT record proving that you control the domain"),
+		Required: d.RequireTXT || hostname.IsApex(d.ExternalDomain)}
 	out := []Instruction{cname, txt}
 	if s.cfg.SaaSMode && len(d.CustomHostnameDetail) > 0 {
 		var detail store.CustomHostnameDetail
 		if json.Unmarshal(d.CustomHostnameDetail, &detail) == nil {
 			for _, r := range detail.Records {
-				note := "Cloudflare for SaaS: validación de propiedad del dominio"
+				note := i18n.T("Cloudflare for SaaS: validación de propiedad del dominio", "Cloudflare for SaaS: domain ownership validation")
 				if r.Purpose == "ssl" {
-					note = "Cloudflare for SaaS: validación del certificado SSL"
+					note = i18n.T("Cloudflare for SaaS: validación del certificado SSL", "Cloudflare for SaaS: SSL certificate validation")
 				}
 				if r.Type == "HTTP" {
-					note += " (servir este contenido en la URL indicada)"
+					note = i18n.F("%s (servir este contenido en la URL indicada)", "%s (serve this content at the URL shown)", note)
 				}
 				out = append(out, Instruction{Type: r.Type, Record: r.Name, Value: r.Value, Note: note, Required: true})
 			}
@@ -174,19 +186,23 @@ func (s *Service) Instructions(d store.Domain) []Instruction {
 
 // Warnings are sentences about the configuration that will stop the domain from working even if
 // every step succeeds.
-func (s *Service) Warnings(d store.Domain) []string {
-	var w []string
+func (s *Service) Warnings(d store.Domain) []i18n.Text {
+	var w []i18n.Text
 	if !s.cfg.SaaSMode {
-		w = append(w, fmt.Sprintf("SaaS mode is off: Cloudflare refuses a CNAME from another account's zone into %s "+
-			"(error 1014 if %s is on Cloudflare, 1001 if it is not). Traffic for %s only works once the control plane runs "+
-			"with --cloudflare-saas, which creates a Cloudflare for SaaS custom hostname for it.",
-			s.cfg.Zone, d.ExternalDomain, d.ExternalDomain))
+		w = append(w, i18n.F("El modo SaaS está desactivado: Cloudflare rechaza un CNAME desde la zona de otra cuenta hacia %[1]s "+
+			"(error 1014 si %[2]s está en Cloudflare, 1001 si no). El tráfico de %[2]s solo funciona cuando el plano de control se ejecuta "+
+			"con --cloudflare-saas, que le crea un custom hostname de Cloudflare for SaaS.",
+			"SaaS mode is off: Cloudflare refuses a CNAME from another account's zone into %[1]s "+
+				"(error 1014 if %[2]s is on Cloudflare, 1001 if it is not). Traffic for %[2]s only works once the control plane runs "+
+				"with --cloudflare-saas, which creates a Cloudflare for SaaS custom hostname for it.",
+			s.cfg.Zone, d.ExternalDomain))
 	}
 	if d.CustomHostnameDetail != nil {
 		var detail store.CustomHostnameDetail
 		if json.Unmarshal(d.CustomHostnameDetail, &detail) == nil {
 			for _, e := range detail.Errors {
-				w = append(w, "Cloudflare: "+e)
+				// Cloudflare's own words, quoted.
+				w = append(w, i18n.F("Cloudflare: %s", "Cloudflare: %s", e))
 			}
 		}
 	}

@@ -73,13 +73,13 @@ func TestStepsExplainEachMissingCondition(t *testing.T) {
 	for _, st := range steps {
 		got[st.Name] = st
 	}
-	if got["ownership"].Status != StepPending || !strings.Contains(got["ownership"].Detail, "_jeturing-verify.impulse-max.com") {
+	if got["ownership"].Status != StepPending || !strings.Contains(got["ownership"].Detail.EN, "_jeturing-verify.impulse-max.com") {
 		t.Errorf("ownership step %+v should ask for the TXT record by name", got["ownership"])
 	}
-	if got["cloudflare"].Status != StepSkipped || !strings.Contains(got["cloudflare"].Detail, "disabled") {
+	if got["cloudflare"].Status != StepSkipped || !strings.Contains(got["cloudflare"].Detail.EN, "disabled") {
 		t.Errorf("cloudflare step %+v should say the provider is disabled", got["cloudflare"])
 	}
-	if got["tunnel_ingress"].Status != StepFailed || !strings.Contains(got["tunnel_ingress"].Detail, "tenant_deployment_id") {
+	if got["tunnel_ingress"].Status != StepFailed || !strings.Contains(got["tunnel_ingress"].Detail.EN, "tenant_deployment_id") {
 		t.Errorf("tunnel_ingress step %+v should say how to fix it", got["tunnel_ingress"])
 	}
 	// The apex needs the TXT record for flattening, so the instructions mark it required.

@@ -2,26 +2,27 @@ package domains
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/hostname"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // VerifyOutcome is a DNS check and the domain as stored after it.
 type VerifyOutcome struct {
 	Domain   store.Domain
 	Result   dnsverify.Result
-	NextStep string
+	NextStep i18n.Text
 }
 
 // Verify checks the customer's DNS for d against every configured resolver and records the
 // outcome. A failed check is not an error: the outcome says what was found and what to create.
 func (s *Service) Verify(ctx context.Context, actor string, d store.Domain) (VerifyOutcome, error) {
 	if d.DeletingAt != nil {
-		return VerifyOutcome{}, &Error{Kind: Conflict, Code: "domain_deleting", Message: "the domain is being deleted"}
+		return VerifyOutcome{}, &Error{Kind: Conflict, Code: "domain_deleting", Message: msgDeleting}
 	}
 	req := dnsverify.Request{
 		Hostname:   d.ExternalDomain,
@@ -41,10 +42,7 @@ func (s *Service) Verify(ctx context.Context, actor string, d store.Domain) (Ver
 	v := store.Verification{Verified: res.Verified, TXTFound: res.TXTFound, Check: res, CheckedAt: res.CheckedAt,
 		Inconclusive: inconclusive(res.Reason)}
 	if !res.Verified {
-		v.Error = res.Message
-		if res.Instructions != "" {
-			v.Error += ": " + res.Instructions
-		}
+		v.Error = i18n.Join(": ", res.Message, res.Instructions)
 	}
 	stored, err := s.store.RecordVerification(ctx, actor, d.ID, v)
 	if err != nil {
@@ -66,12 +64,12 @@ func inconclusive(reason string) bool {
 
 // nextStep is the sentence the verify response carries in next_step (docs/API.md), made true for the
 // domain's real state instead of always claiming it works.
-func (s *Service) nextStep(d store.Domain) string {
+func (s *Service) nextStep(d store.Domain) i18n.Text {
 	switch s.State(d) {
 	case StateActive:
-		return "El dominio está activo y funcionando"
+		return i18n.T("El dominio está activo y funcionando", "The domain is active and working")
 	case StateReady:
-		return fmt.Sprintf("Active el dominio: POST /api/domains/%s/activate", d.ExternalDomain)
+		return i18n.F("Active el dominio: POST /api/domains/%s/activate", "Activate the domain: POST /api/domains/%s/activate", d.ExternalDomain)
 	case StateProvisioning:
 		for _, st := range s.Steps(d) {
 			if st.Status != StepDone && st.Status != StepSkipped {
@@ -79,7 +77,7 @@ func (s *Service) nextStep(d store.Domain) string {
 			}
 		}
 	}
-	return "Verifique de nuevo cuando el registro DNS esté publicado"
+	return i18n.T("Verifique de nuevo cuando el registro DNS esté publicado", "Verify again once the DNS record is published")
 }
 
 // Activate puts a verified, provisioned domain in service. It refuses, with the list of steps and
@@ -87,7 +85,7 @@ func (s *Service) nextStep(d store.Domain) string {
 func (s *Service) Activate(ctx context.Context, actor string, d store.Domain) (store.Domain, []Step, error) {
 	steps := s.Steps(d)
 	if d.DeletingAt != nil {
-		return d, steps, &Error{Kind: Conflict, Code: "domain_deleting", Message: "the domain is being deleted"}
+		return d, steps, &Error{Kind: Conflict, Code: "domain_deleting", Message: msgDeleting}
 	}
 	if d.IsActive {
 		return d, steps, nil
@@ -95,7 +93,8 @@ func (s *Service) Activate(ctx context.Context, actor string, d store.Domain) (s
 	for _, st := range steps {
 		if st.Status != StepDone && st.Status != StepSkipped {
 			return d, steps, &Error{Kind: Conflict, Code: "not_ready",
-				Message: fmt.Sprintf("cannot activate yet: %s is %s (%s)", st.Name, st.Status, st.Detail)}
+				Message: i18n.F("aún no se puede activar: el paso %s está %s (%s)", "cannot activate yet: %s is %s (%s)",
+					st.Name, stepStatusWord(st.Status), st.Detail)}
 		}
 	}
 	out, err := s.store.Activate(ctx, actor, d.ID, s.cfg.ProviderEnabled)
@@ -103,4 +102,19 @@ func (s *Service) Activate(ctx context.Context, actor string, d store.Domain) (s
 		return d, steps, fromStore(err)
 	}
 	return out, s.Steps(out), nil
+}
+
+var msgDeleting = i18n.T("el dominio se está eliminando", "the domain is being deleted")
+
+// stepStatusWord names a step's status in a sentence.
+func stepStatusWord(status string) i18n.Text {
+	switch status {
+	case StepPending:
+		return i18n.T("pendiente", "pending")
+	case StepFailed:
+		return i18n.T("con error", "failed")
+	case StepSkipped:
+		return i18n.T("omitido", "skipped")
+	}
+	return i18n.T("hecho", "done")
 }

@@ -39,7 +39,7 @@ func TestNackNamingARuleIsAnsweredWithAVersionWithoutIt(t *testing.T) {
 		t.Fatalf("second push version %d %v, want a newer version with only %v", second.Version, ruleHosts(second), want)
 	}
 	d, _ := g.st.GetDomain(context.Background(), bad.ID)
-	if !strings.Contains(d.IngressProblem(), "the tunnel agent refused the rule for impulse-max.sajet.us: cloudflared: no") {
+	if !strings.Contains(d.IngressProblem().EN, "the tunnel agent refused the rule for impulse-max.sajet.us: cloudflared: no") {
 		t.Errorf("refused domain's problem: %q", d.IngressProblem())
 	}
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // DNS is what provisioning needs from the Cloudflare DNS API.
@@ -156,15 +158,16 @@ func (p *Provisioner) Reconcile(ctx context.Context) error {
 func (p *Provisioner) Client() *river.Client[pgx.Tx] { return p.client }
 
 // fail turns a Cloudflare error into the job's outcome and shows it on the domain.
-func (p *Provisioner) fail(ctx context.Context, domainID int64, step, what string, err error) error {
+// The sentence shown is ours in both languages; Cloudflare's own error is quoted as it came.
+func (p *Provisioner) fail(ctx context.Context, domainID int64, step string, what i18n.Text, err error) error {
 	retryable, _, retryAfter := cloudflare.Classify(err)
-	msg := fmt.Sprintf("%s: %v", what, err)
+	msg := i18n.F("no se pudo %s: %v", "could not %s: %v", what, err)
 	var foreign *cloudflare.ForeignRecordError
 	if errors.As(err, &foreign) {
-		msg = foreign.Error()
+		msg = foreignSentence(foreign)
 	}
 	if retryable {
-		msg += " (retrying)"
+		msg = i18n.F("%s (se reintenta)", "%s (retrying)", msg)
 	}
 	if recErr := p.cfg.Store.RecordProvisionError(ctx, domainID, step, msg); recErr != nil {
 		p.logger.WarnContext(ctx, "record provisioning error", "domain_id", domainID, "err", recErr)
@@ -193,4 +196,16 @@ func (r *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	d = min(d, r.max)
 	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
 	return time.Now().Add(d + jitter)
+}
+
+// foreignSentence says, in both languages, that a record in our way is not ours.
+func foreignSentence(e *cloudflare.ForeignRecordError) i18n.Text {
+	kind := i18n.T("registro", "record")
+	if e.Kind == "custom hostname" {
+		kind = i18n.T("custom hostname", "custom hostname")
+	}
+	if e.Deleting {
+		return i18n.F("el %s de %s no está gestionado por Sajet; no se borra", "the %s for %s is not managed by Sajet; not deleting it", kind, e.Name)
+	}
+	return i18n.F("ya existe un %s para %s y no está gestionado por Sajet", "a %s for %s already exists and is not managed by Sajet", kind, e.Name)
 }

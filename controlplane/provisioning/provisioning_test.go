@@ -17,6 +17,8 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/controlplane/store/storetest"
 	"github.com/jeturing/sajet-domains/internal/testwait"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -105,7 +107,7 @@ func (b *bundle) waitFor(id int64, what string, cond func(store.Domain, error) b
 		if d, err = b.store.GetDomain(context.Background(), id); cond(d, err) {
 			return ""
 		}
-		return fmt.Sprintf("domain %d never became %s (last: err=%v last_error=%v)", id, what, err, strOrNil(d.LastError))
+		return fmt.Sprintf("domain %d never became %s (last: err=%v last_error=%v)", id, what, err, d.LastError)
 	})
 	return d
 }
@@ -202,7 +204,7 @@ func TestForeignRecordIsNeverTouched(t *testing.T) {
 	b.provisioner()
 	d := b.register("www.impulse-max.com")
 	d = b.waitFor(d.ID, "failed", func(d store.Domain, err error) bool {
-		return err == nil && d.LastError != nil && strings.Contains(*d.LastError, "not managed by Sajet")
+		return err == nil && d.LastError != nil && strings.Contains(d.LastError.EN, "not managed by Sajet")
 	})
 	if d.CloudflareConfigured {
 		t.Error("cloudflare_configured is true beside a foreign record")
@@ -344,7 +346,7 @@ func TestWithoutSaaSModeTheDomainWarnsAbout1014(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	d := b.register("www.impulse-max.com")
-	w := strings.Join(b.svc.Warnings(d), " ")
+	w := i18n.Join(" ", b.svc.Warnings(d)...).EN
 	if !strings.Contains(w, "1014") || !strings.Contains(w, "1001") || !strings.Contains(w, "--cloudflare-saas") {
 		t.Errorf("warnings %q do not explain the cross-account CNAME refusal", w)
 	}

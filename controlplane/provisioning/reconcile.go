@@ -7,6 +7,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 type reconcileWorker struct {
@@ -70,7 +72,7 @@ func (p *Provisioner) reconcile(ctx context.Context) (ReconcileReport, error) {
 			if rep.FirstError == nil {
 				rep.FirstError = err
 			}
-			_ = st.RecordProvisionError(ctx, want.DomainID, "cloudflare", "reconcile record "+want.Name+": "+err.Error())
+			_ = st.RecordProvisionError(ctx, want.DomainID, "cloudflare", i18n.F("al reconciliar el registro %s: %v", "reconcile record %s: %v", want.Name, err))
 			continue
 		}
 		action := "cloudflare.record.recreated"

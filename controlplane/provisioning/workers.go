@@ -10,6 +10,8 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 type provisionWorker struct {
@@ -32,15 +34,16 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 		return nil
 	}
 	if d.TunnelUUID == nil {
-		msg := "cannot create the Cloudflare record: the domain has no tenant deployment with a tunnel"
+		msg := i18n.T("no se puede crear el registro en Cloudflare: el dominio no tiene un despliegue con túnel",
+			"cannot create the Cloudflare record: the domain has no tenant deployment with a tunnel")
 		_ = st.RecordProvisionError(ctx, d.ID, "cloudflare", msg)
-		return river.JobCancel(errors.New(msg))
+		return river.JobCancel(errors.New(msg.EN))
 	}
 	uncertain := job.Attempt > 1
 	if !d.CloudflareConfigured || d.CloudflareDNSRecordID == nil {
 		rec, err := p.cfg.DNS.EnsureCNAME(ctx, d.ID, d.SajetFullDomain, *d.TunnelUUID+".cfargotunnel.com", uncertain)
 		if err != nil {
-			return p.fail(ctx, d.ID, "cloudflare", "create record "+d.SajetFullDomain, err)
+			return p.fail(ctx, d.ID, "cloudflare", i18n.F("crear el registro %s", "create record %s", d.SajetFullDomain), err)
 		}
 		if err := st.MarkCloudflareConfigured(ctx, d.ID, rec.ID); errors.Is(err, store.ErrNotFound) {
 			// Deleted while we were creating: the record is ours to remove.
@@ -55,7 +58,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 	}
 	ch, err := p.cfg.SaaS.EnsureCustomHostname(ctx, d.ID, d.ExternalDomain, uncertain)
 	if err != nil {
-		return p.fail(ctx, d.ID, "custom_hostname", "create custom hostname "+d.ExternalDomain, err)
+		return p.fail(ctx, d.ID, "custom_hostname", i18n.F("crear el custom hostname %s", "create custom hostname %s", d.ExternalDomain), err)
 	}
 	active, err := p.recordCustomHostname(ctx, d.ID, ch)
 	if err != nil || active {
@@ -112,17 +115,18 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshCustomHo
 	}
 	ch, err := p.cfg.SaaS.GetCustomHostname(ctx, *d.CustomHostnameID)
 	if err != nil {
-		return p.fail(ctx, d.ID, "custom_hostname", "read custom hostname "+d.ExternalDomain, err)
+		return p.fail(ctx, d.ID, "custom_hostname", i18n.F("leer el custom hostname %s", "read custom hostname %s", d.ExternalDomain), err)
 	}
 	active, err := p.recordCustomHostname(ctx, d.ID, ch)
 	if err != nil || active {
 		return err
 	}
 	if time.Since(job.CreatedAt) > refreshGiveUp {
-		msg := fmt.Sprintf("custom hostname %s still %s (certificate %s) after 7 days: publish the records in dns_records, then verify again",
+		msg := i18n.F("el custom hostname %s sigue %s (certificado %s) después de 7 días: publique los registros de dns_records y verifique de nuevo",
+			"custom hostname %s still %s (certificate %s) after 7 days: publish the records in dns_records, then verify again",
 			d.ExternalDomain, ch.Status, ch.SSLStatus)
 		_ = p.cfg.Store.RecordProvisionError(ctx, d.ID, "custom_hostname", msg)
-		return river.JobCancel(errors.New(msg))
+		return river.JobCancel(errors.New(msg.EN))
 	}
 	// The same job polls again later; inserting a new one would be deduplicated against this one.
 	return river.JobSnooze(p.cfg.RefreshInterval)
@@ -156,25 +160,25 @@ func (w *deprovisionWorker) Work(ctx context.Context, job *river.Job[Deprovision
 			_ = p.cfg.Store.Audit(ctx, "provisioner", "cloudflare.record.released", "domain", d.ID,
 				map[string]any{"record_id": *d.CloudflareDNSRecordID, "reason": foreign.Error()})
 		case err != nil:
-			return p.fail(ctx, d.ID, "cloudflare", "delete record "+d.SajetFullDomain, err)
+			return p.fail(ctx, d.ID, "cloudflare", i18n.F("borrar el registro %s", "delete record %s", d.SajetFullDomain), err)
 		}
 	}
 	// A provision job may have created the record without recording its id; remove any record of
 	// ours for this domain under its name.
 	recs, err := p.cfg.DNS.FindRecords(ctx, d.SajetFullDomain)
 	if err != nil {
-		return p.fail(ctx, d.ID, "cloudflare", "look up record "+d.SajetFullDomain, err)
+		return p.fail(ctx, d.ID, "cloudflare", i18n.F("buscar el registro %s", "look up record %s", d.SajetFullDomain), err)
 	}
 	for _, r := range recs {
 		if id, ours := cloudflare.ParseComment(r.Comment); ours && id == d.ID {
 			if err := p.cfg.DNS.DeleteRecord(ctx, r.ID); err != nil {
-				return p.fail(ctx, d.ID, "cloudflare", "delete record "+d.SajetFullDomain, err)
+				return p.fail(ctx, d.ID, "cloudflare", i18n.F("borrar el registro %s", "delete record %s", d.SajetFullDomain), err)
 			}
 		}
 	}
 	if d.CustomHostnameID != nil && p.cfg.SaaS != nil {
 		if err := p.cfg.SaaS.DeleteCustomHostname(ctx, *d.CustomHostnameID); err != nil {
-			return p.fail(ctx, d.ID, "custom_hostname", "delete custom hostname "+d.ExternalDomain, err)
+			return p.fail(ctx, d.ID, "custom_hostname", i18n.F("borrar el custom hostname %s", "delete custom hostname %s", d.ExternalDomain), err)
 		}
 	}
 	removed, err := p.cfg.Store.FinishCloudflareRemoval(ctx, d.ID)

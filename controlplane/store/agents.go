@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jeturing/sajet-domains/internal/textlimit"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Agent is an edge agent enrolled for one tunnel; its token is stored only as a SHA-256 hash.
@@ -55,9 +57,9 @@ func (s *Store) CreateAgent(ctx context.Context, actor string, tunnelID int64, n
 			tunnelID, name, tokenHash).Scan(&id)
 		switch {
 		case foreignKeyViolation(err) != "":
-			return &MissingError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", tunnelID)}
+			return &MissingError{Code: "tunnel_not_found", Message: i18n.F("el túnel %d no existe", "tunnel %d does not exist", tunnelID)}
 		case uniqueViolation(err) != "":
-			return &ConflictError{Code: "agent_exists", Message: fmt.Sprintf("an agent named %q already exists", name)}
+			return &ConflictError{Code: "agent_exists", Message: i18n.F("ya existe un agente llamado %q", "an agent named %q already exists", name)}
 		case err != nil:
 			return fmt.Errorf("insert agent: %w", err)
 		}
@@ -160,7 +162,7 @@ func (s *Store) RotateAgentToken(ctx context.Context, actor string, id int64, to
 			return fmt.Errorf("rotate token of agent %d: %w", id, err)
 		}
 		if revoked {
-			return &ConflictError{Code: "agent_revoked", Message: fmt.Sprintf("agent %d is revoked; enrol a new agent instead", id)}
+			return &ConflictError{Code: "agent_revoked", Message: i18n.F("el agente %d está revocado; inscriba un agente nuevo", "agent %d is revoked; enrol a new agent instead", id)}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE agents SET token_hash = $2 WHERE id = $1`, id, tokenHash); err != nil {
 			return fmt.Errorf("rotate token of agent %d: %w", id, err)
@@ -216,15 +218,18 @@ type RejectedRule struct {
 // ownerSentence is what the owner of a domain is told about an agent's refusal of its rule:
 // the agent's words only when they are about the rule's own content, never the operator's
 // rules or another tenant's hostnames.
-func (r RejectedRule) ownerSentence() string {
+//
+// The agent's own words (r.Error) come from its validator or from cloudflared, in English, and
+// are quoted as they came: evidence, like a DNS answer, not a sentence of ours.
+func (r RejectedRule) ownerSentence() i18n.Text {
 	switch r.Reason {
 	case "base_conflict":
-		return fmt.Sprintf("%s is already routed by the tunnel host's own configuration, "+
-			"so the tunnel cannot send it to your tenant; contact support", r.Hostname)
+		return baseConflictSentence(r.Hostname)
 	case "duplicate":
-		return fmt.Sprintf("%s is already routed by another domain on this tunnel", r.Hostname)
+		return duplicateSentence(r.Hostname)
 	}
-	return fmt.Sprintf("the tunnel agent refused the rule for %s: %s", r.Hostname, textlimit.Truncate(r.Error, 1000))
+	return i18n.F("el agente del túnel rechazó la regla de %s: %s", "the tunnel agent refused the rule for %s: %s",
+		r.Hostname, textlimit.Truncate(r.Error, 1000))
 }
 
 // RecordAgentAck stores an agent's answer. On an ACK, every domain of the tunnel whose rules are
@@ -340,8 +345,10 @@ func (s *Store) recordNack(ctx context.Context, tx pgx.Tx, agentID int64, a Agen
 			FROM tenant_deployments td
 			WHERE td.id = d.tenant_deployment_id AND td.tunnel_id = $1 AND d.deleting_at IS NULL
 			  AND NOT d.tunnel_ingress_configured AND d.ingress_version IS NOT NULL`,
-			tunnelID, fmt.Sprintf("the tunnel host could not apply configuration version %d (stage %s); "+
-				"the operators see the details on the tunnel's agent and the change is retried", a.Version, a.Stage))
+			tunnelID, i18n.F("el servidor del túnel no pudo aplicar la versión %d de la configuración (etapa %s); "+
+				"los operadores ven los detalles en el agente del túnel y el cambio se reintenta",
+				"the tunnel host could not apply configuration version %d (stage %s); "+
+					"the operators see the details on the tunnel's agent and the change is retried", a.Version, a.Stage))
 		if err != nil {
 			return fmt.Errorf("show nack on domains: %w", err)
 		}

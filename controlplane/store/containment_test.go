@@ -78,7 +78,7 @@ func TestAPoisonedRowIsLeftOutAlone(t *testing.T) {
 		t.Fatalf("desired hostnames %v, want only the healthy domain's %v", hostnames(got), want)
 	}
 	e := excluded(got, bad.ID)
-	if e == nil || e.Kind != store.IngressInvalid || !strings.Contains(e.Reason, `service "http://admin@h:8069": only scheme://host[:port] is allowed`) {
+	if e == nil || e.Kind != store.IngressInvalid || !strings.Contains(e.Reason.EN, `service "http://admin@h:8069": only scheme://host[:port] is allowed`) {
 		t.Fatalf("exclusion of the poisoned domain: %+v", e)
 	}
 
@@ -90,10 +90,10 @@ func TestAPoisonedRowIsLeftOutAlone(t *testing.T) {
 	if !g.TunnelIngressConfigured || b.TunnelIngressConfigured {
 		t.Fatalf("after the ACK: healthy configured=%v, poisoned configured=%v; want true, false", g.TunnelIngressConfigured, b.TunnelIngressConfigured)
 	}
-	if p := b.IngressProblem(); !strings.Contains(p, "only scheme://host[:port] is allowed") || strings.Contains(p, "techeels") {
+	if p := b.IngressProblem().EN; !strings.Contains(p, "only scheme://host[:port] is allowed") || strings.Contains(p, "techeels") {
 		t.Errorf("poisoned domain's problem: %q", p)
 	}
-	if p := g.IngressProblem(); p != "" {
+	if p := g.IngressProblem(); !p.IsZero() {
 		t.Errorf("healthy domain has a problem: %q", p)
 	}
 }
@@ -130,11 +130,11 @@ func TestANackNamingARuleContainsIt(t *testing.T) {
 		t.Fatalf("exclusion %+v, want rejected", e)
 	}
 	o, _ := f.st.GetDomain(ctx, other.ID)
-	if o.LastError != nil || o.IngressProblem() != "" {
+	if o.LastError != nil || !o.IngressProblem().IsZero() {
 		t.Errorf("the other tenant's domain shows an error: %v %q", o.LastError, o.IngressProblem())
 	}
 	r, _ := f.st.GetDomain(ctx, refused.ID)
-	if p := r.IngressProblem(); !strings.Contains(p, "www.impulse-max.com is odd") || strings.Contains(p, "techeels") {
+	if p := r.IngressProblem().EN; !strings.Contains(p, "www.impulse-max.com is odd") || strings.Contains(p, "techeels") {
 		t.Errorf("refused domain's problem: %q", p)
 	}
 	if _, err := f.st.RecordAgentAck(ctx, agent.ID, store.AgentAck{Version: got.Version, OK: true, SHA256: strings.Repeat("b", 64)}); err != nil {
@@ -195,7 +195,7 @@ func TestBaseHostnamesAreReserved(t *testing.T) {
 	}
 	_, err = f.st.InsertDomain(ctx, store.NewDomain{CustomerID: f.customer.ID, ExternalDomain: "www.reserved.com",
 		Zone: "sajet.us", Subdomains: []string{"reserved"}, Token: "t", CreatedBy: "test", PlanQuota: map[string]int{"basic": 10}})
-	if !asConflict(err, &ce) || ce.Code != "hostname_reserved" || strings.Contains(ce.Message, "grafana") {
+	if !asConflict(err, &ce) || ce.Code != "hostname_reserved" || strings.Contains(ce.Message.EN, "grafana") {
 		t.Fatalf("registering a base hostname: %v, want hostname_reserved naming only the hostname asked for", err)
 	}
 
@@ -204,10 +204,10 @@ func TestBaseHostnamesAreReserved(t *testing.T) {
 		t.Fatalf("subdomain %q (err %v), want shop-2: shop.sajet.us is the operator's", shop.SajetSubdomain, err)
 	}
 	got := f.desired(t)
-	if e := excluded(got, early.ID); e == nil || e.Kind != store.IngressBaseConflict || strings.Contains(e.Reason, "shop") {
+	if e := excluded(got, early.ID); e == nil || e.Kind != store.IngressBaseConflict || strings.Contains(e.Reason.EN, "shop") {
 		t.Fatalf("exclusion of the colliding domain: %+v", e)
 	}
-	if d, _ := f.st.GetDomain(ctx, early.ID); !strings.Contains(d.IngressProblem(), "tunnel host's own configuration") {
+	if d, _ := f.st.GetDomain(ctx, early.ID); !strings.Contains(d.IngressProblem().EN, "tunnel host's own configuration") {
 		t.Errorf("colliding domain's problem: %q", d.IngressProblem())
 	}
 }

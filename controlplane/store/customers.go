@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Customer is a Sajet customer (owner of domains).
@@ -126,14 +128,16 @@ func (s *Store) UpdateCustomer(ctx context.Context, actor string, id int64, p Cu
 				return fmt.Errorf("count domains: %w", err)
 			}
 			if live > newQ {
-				allows := fmt.Sprintf("plan %s allows %d", c.Plan, newQ)
-				advice := fmt.Sprintf("delete %s or set domain_quota", plural(live-newQ, "domain(s)"))
+				domains := i18n.T("dominio(s)", "domain(s)")
+				allows := i18n.F("el plan %s permite %d", "plan %s allows %d", c.Plan, newQ)
+				advice := i18n.F("elimine %s o fije domain_quota", "delete %s or set domain_quota", plural(live-newQ, domains))
 				if c.DomainQuota != nil {
-					allows = fmt.Sprintf("domain_quota allows %d", newQ)
-					advice = fmt.Sprintf("delete %s or set a domain_quota of at least %d", plural(live-newQ, "domain(s)"), live)
+					allows = i18n.F("domain_quota permite %d", "domain_quota allows %d", newQ)
+					advice = i18n.F("elimine %s o fije una domain_quota de al menos %d", "delete %s or set a domain_quota of at least %d",
+						plural(live-newQ, domains), live)
 				}
-				return &ConflictError{Code: "quota_below_usage", Message: fmt.Sprintf("customer %d has %s; %s: %s",
-					id, plural(live, "live domain(s)"), allows, advice)}
+				return &ConflictError{Code: "quota_below_usage", Message: i18n.F("el cliente %d tiene %s; %s: %s", "customer %d has %s; %s: %s",
+					id, plural(live, i18n.T("dominio(s) vivo(s)", "live domain(s)")), allows, advice)}
 			}
 		}
 
@@ -186,28 +190,28 @@ func (s *Store) DeleteCustomer(ctx context.Context, actor string, id int64) erro
 		if err != nil {
 			return fmt.Errorf("lock customer %d: %w", id, err)
 		}
-		live, err := usedBy(ctx, tx, "live domain(s)", "delete the domains",
+		live, err := usedBy(ctx, tx, i18n.T("dominio(s) vivo(s)", "live domain(s)"), i18n.T("elimine los dominios", "delete the domains"),
 			`SELECT external_domain, count(*) OVER () FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NULL ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		removing, err := usedBy(ctx, tx, "domain(s) being removed", removalFix,
+		removing, err := usedBy(ctx, tx, beingRemoved, removalFix,
 			`SELECT external_domain, count(*) OVER () FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NOT NULL ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		deployments, err := usedBy(ctx, tx, "tenant deployment(s)", "delete the tenant deployments",
+		deployments, err := usedBy(ctx, tx, i18n.T("despliegue(s)", "tenant deployment(s)"), i18n.T("elimine los despliegues", "delete the tenant deployments"),
 			`SELECT name || ' #' || id, count(*) OVER () FROM tenant_deployments WHERE customer_id = $1 ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		tokens, err := usedBy(ctx, tx, "API token(s)", "revoke the tokens",
+		tokens, err := usedBy(ctx, tx, i18n.T("token(s) de API", "API token(s)"), i18n.T("revoque los tokens", "revoke the tokens"),
 			`SELECT CASE WHEN name <> '' THEN name || ' #' || id ELSE '#' || id END, count(*) OVER ()
 			FROM api_tokens WHERE customer_id = $1 AND revoked_at IS NULL ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		if err := inUse("customer_in_use", fmt.Sprintf("customer %d (%s)", id, c.CompanyName), live, removing, deployments, tokens); err != nil {
+		if err := inUse("customer_in_use", i18n.F("el cliente %d (%s)", "customer %d (%s)", id, c.CompanyName), live, removing, deployments, tokens); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM customers WHERE id = $1`, id); err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // TenantDeployment is a customer's Odoo tenant, reached through a tunnel at backend_url.
@@ -31,9 +33,9 @@ func (s *Store) CreateTenantDeployment(ctx context.Context, actor string, d Tena
 		switch foreignKeyViolation(err) {
 		case "":
 		case "tenant_deployments_tunnel_id_fkey":
-			return &MissingError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *d.TunnelID)}
+			return &MissingError{Code: "tunnel_not_found", Message: i18n.F("el túnel %d no existe", "tunnel %d does not exist", *d.TunnelID)}
 		default:
-			return &MissingError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", d.CustomerID)}
+			return &MissingError{Code: "customer_not_found", Message: i18n.F("el cliente %d no existe", "customer %d does not exist", d.CustomerID)}
 		}
 		if err != nil {
 			return fmt.Errorf("insert tenant deployment: %w", err)
@@ -108,17 +110,19 @@ func (s *Store) UpdateTenantDeployment(ctx context.Context, actor string, id int
 		}
 		_, tunnelChanged := ch["tunnel_id"]
 		if tunnelChanged && old.TunnelID != nil {
-			removing, err := usedBy(ctx, tx, "domain(s) being removed", "", `SELECT external_domain, count(*) OVER ()
+			removing, err := usedBy(ctx, tx, beingRemoved, i18n.Text{}, `SELECT external_domain, count(*) OVER ()
 				FROM custom_domains WHERE tenant_deployment_id = $1 AND deleting_at IS NOT NULL AND ingress_version IS NOT NULL
 				ORDER BY id`, id)
 			if err != nil {
 				return err
 			}
 			if removing.total > 0 {
-				return &ConflictError{Code: "removal_in_progress", Message: fmt.Sprintf(
+				return &ConflictError{Code: "removal_in_progress", Message: i18n.F(
+					"el despliegue %d aún no puede dejar el túnel %d: tiene %s, cuyas filas esperan a que los agentes de ese túnel "+
+						"(y Cloudflare) dejen de enrutarlos; vuelva a intentarlo cuando hayan desaparecido (un agente que nunca responde se puede revocar)",
 					"tenant deployment %d cannot leave tunnel %d yet: it has %s, whose rows wait until that tunnel's agents "+
 						"(and Cloudflare) no longer route them; retry once they are gone (an agent that never answers can be revoked)",
-					id, *old.TunnelID, removing)}
+					id, *old.TunnelID, removing.Text())}
 			}
 		}
 		ids, err := lockDomains(ctx, tx, `d.tenant_deployment_id = $1`, id)
@@ -133,7 +137,7 @@ func (s *Store) UpdateTenantDeployment(ctx context.Context, actor string, id int
 			RETURNING `+deploymentColumns, id, name, tunnel, backend)
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[TenantDeployment])
 		if foreignKeyViolation(err) != "" {
-			return &MissingError{Code: "tunnel_not_found", Message: fmt.Sprintf("tunnel %d does not exist", *tunnel)}
+			return &MissingError{Code: "tunnel_not_found", Message: i18n.F("el túnel %d no existe", "tunnel %d does not exist", *tunnel)}
 		}
 		if err != nil {
 			return fmt.Errorf("update tenant deployment %d: %w", id, err)
@@ -163,19 +167,20 @@ func (s *Store) DeleteTenantDeployment(ctx context.Context, actor string, id int
 		if err != nil {
 			return fmt.Errorf("lock tenant deployment %d: %w", id, err)
 		}
-		live, err := usedBy(ctx, tx, "live domain(s)", "delete the domains or move them to another tenant deployment",
+		live, err := usedBy(ctx, tx, i18n.T("dominio(s) vivo(s)", "live domain(s)"),
+			i18n.T("elimine los dominios o muévalos a otro despliegue", "delete the domains or move them to another tenant deployment"),
 			`SELECT external_domain, count(*) OVER () FROM custom_domains
 			WHERE tenant_deployment_id = $1 AND deleting_at IS NULL ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		removing, err := usedBy(ctx, tx, "domain(s) being removed", removalFix,
+		removing, err := usedBy(ctx, tx, beingRemoved, removalFix,
 			`SELECT external_domain, count(*) OVER () FROM custom_domains
 			WHERE tenant_deployment_id = $1 AND deleting_at IS NOT NULL ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		if err := inUse("tenant_deployment_in_use", fmt.Sprintf("tenant deployment %d (%s)", id, old.Name), live, removing); err != nil {
+		if err := inUse("tenant_deployment_in_use", i18n.F("el despliegue %d (%s)", "tenant deployment %d (%s)", id, old.Name), live, removing); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tenant_deployments WHERE id = $1`, id); err != nil {

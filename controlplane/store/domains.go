@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Domain is a custom_domains row joined with what the lifecycle needs from its tenant and tunnel.
@@ -34,7 +36,7 @@ type Domain struct {
 	UpdatedAt               time.Time       `db:"updated_at"`
 	CreatedBy               *string         `db:"created_by"`
 	LastCheckedAt           *time.Time      `db:"last_checked_at"`
-	LastError               *string         `db:"last_error"`
+	LastError               *i18n.Text      `db:"last_error"`
 	LastCheck               json.RawMessage `db:"last_check"`
 	IngressVersion          *int64          `db:"ingress_version"`
 	DeletingAt              *time.Time      `db:"deleting_at"`
@@ -53,22 +55,22 @@ type Domain struct {
 	CustomHostnameDetail json.RawMessage `db:"custom_hostname_detail"`
 	ProvisionErrorStep   *string         `db:"provision_error_step"`
 	// What decides whether the domain's rules go into its tunnel (IngressProblem).
-	BackendURL            *string `db:"backend_url"`
-	Qualifies             bool    `db:"qualifies"`
-	IngressRejectedKind   *string `db:"ingress_rejected_kind"`
-	IngressRejectedReason *string `db:"ingress_rejected_reason"`
-	BaseConflict          bool    `db:"base_conflict"`
-	HostnameTaken         bool    `db:"hostname_taken"`
+	BackendURL            *string    `db:"backend_url"`
+	Qualifies             bool       `db:"qualifies"`
+	IngressRejectedKind   *string    `db:"ingress_rejected_kind"`
+	IngressRejectedReason *i18n.Text `db:"ingress_rejected_reason"`
+	BaseConflict          bool       `db:"base_conflict"`
+	HostnameTaken         bool       `db:"hostname_taken"`
 }
 
 // IngressProblem says, in a sentence for the domain's owner, why its rules are left out of its
-// tunnel's desired set; "" when they are in it (or the domain does not qualify yet). It is the
+// tunnel's desired set; the zero Text when they are in it (or the domain does not qualify yet). It is the
 // same decision the desired set makes (ingressProblem), except that a hostname counts as taken
 // when an older qualifying domain of the tunnel names it, whether or not that one is left out
 // itself (only hand-written rows can collide so).
-func (d Domain) IngressProblem() string {
+func (d Domain) IngressProblem() i18n.Text {
 	if !d.Qualifies {
-		return ""
+		return i18n.Text{}
 	}
 	_, reason := ingressProblem(routedDomain{id: d.ID, external: d.ExternalDomain, platform: d.SajetFullDomain,
 		service: *d.BackendURL, rejectedKind: d.IngressRejectedKind, rejectedReason: d.IngressRejectedReason,

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jeturing/sajet-domains/shared/ingress"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // TunnelChannel is the LISTEN/NOTIFY channel on which a tunnel's id is sent when its desired
@@ -36,8 +38,8 @@ type DesiredIngress struct {
 // Exclusion is a domain left out of its tunnel's desired set.
 type Exclusion struct {
 	DomainID int64
-	Kind     string // IngressInvalid, IngressBaseConflict, IngressDuplicate or IngressRejected
-	Reason   string // a sentence for the domain's owner: never another tenant's hostname or the operator's rules
+	Kind     string    // IngressInvalid, IngressBaseConflict, IngressDuplicate or IngressRejected
+	Reason   i18n.Text // a sentence for the domain's owner: never another tenant's hostname or the operator's rules
 }
 
 // Why a qualifying domain's rules are left out of its tunnel.
@@ -68,10 +70,11 @@ const inIngress = `d.deleting_at IS NULL AND td.tunnel_id IS NOT NULL AND td.bac
 
 // routedDomain is what decides whether a qualifying domain's rules go into its tunnel.
 type routedDomain struct {
-	id                           int64
-	external, platform           string
-	service                      string
-	rejectedKind, rejectedReason *string // set when an agent refused the rules
+	id                 int64
+	external, platform string
+	service            string
+	rejectedKind       *string    // set when an agent refused the rules
+	rejectedReason     *i18n.Text // why, for the domain's owner
 	// taken: an older domain of the tunnel routes one of the hostnames. baseConflict: an
 	// agent's base file routes one of them.
 	taken, baseConflict bool
@@ -80,9 +83,9 @@ type routedDomain struct {
 // ingressProblem is the one decision of whether a qualifying domain's rules go into its
 // tunnel's desired set: "" when they do, else the kind and a sentence for the domain's owner.
 // The desired set, the ACK bookkeeping and the domain's tunnel_ingress step all ask it.
-func ingressProblem(d routedDomain) (kind, reason string) {
+func ingressProblem(d routedDomain) (kind string, reason i18n.Text) {
 	if d.rejectedKind != nil {
-		reason := "the tunnel agent refused this domain's rules"
+		reason := i18n.T("el agente del túnel rechazó las reglas de este dominio", "the tunnel agent refused this domain's rules")
 		if d.rejectedReason != nil {
 			reason = *d.rejectedReason
 		}
@@ -95,17 +98,26 @@ func ingressProblem(d routedDomain) (kind, reason string) {
 			if errors.As(err, &re) {
 				msg = re.Msg
 			}
-			return IngressInvalid, "the tunnel cannot route this domain: " + msg + "; an administrator must correct its tenant deployment or the domain"
+			return IngressInvalid, i18n.F("el túnel no puede enrutar este dominio: %s; un administrador debe corregir su despliegue o el dominio",
+				"the tunnel cannot route this domain: %s; an administrator must correct its tenant deployment or the domain", msg)
 		}
 	}
 	if d.baseConflict {
-		return IngressBaseConflict, fmt.Sprintf("%s is already routed by the tunnel host's own configuration, "+
-			"so the tunnel cannot send it to your tenant; contact support", d.external)
+		return IngressBaseConflict, baseConflictSentence(d.external)
 	}
 	if d.taken {
-		return IngressDuplicate, fmt.Sprintf("%s is already routed by another domain on this tunnel", d.external)
+		return IngressDuplicate, duplicateSentence(d.external)
 	}
-	return "", ""
+	return "", i18n.Text{}
+}
+
+func baseConflictSentence(host string) i18n.Text {
+	return i18n.F("%s ya lo enruta la configuración propia del servidor del túnel, así que el túnel no puede enviarlo a su tenant; contacte con soporte",
+		"%s is already routed by the tunnel host's own configuration, so the tunnel cannot send it to your tenant; contact support", host)
+}
+
+func duplicateSentence(host string) i18n.Text {
+	return i18n.F("%s ya lo enruta otro dominio de este túnel", "%s is already routed by another domain on this tunnel", host)
 }
 
 // GetDesiredIngress computes a tunnel's desired ingress from the database.

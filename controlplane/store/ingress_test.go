@@ -157,10 +157,10 @@ func TestAgentAcksDriveRoutingAndRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := f.st.GetDomain(ctx, d.ID)
-	if got.TunnelIngressConfigured || got.LastError == nil || !strings.Contains(*got.LastError, "could not apply configuration version 1 (stage validate)") {
+	if got.TunnelIngressConfigured || got.LastError == nil || !strings.Contains(got.LastError.EN, "could not apply configuration version 1 (stage validate)") {
 		t.Fatalf("after a NACK: configured=%v last_error=%v", got.TunnelIngressConfigured, got.LastError)
 	}
-	if strings.Contains(*got.LastError, "bad service") {
+	if strings.Contains(got.LastError.EN, "bad service") {
 		t.Errorf("a NACK that names no rule put the agent's raw error on a customer's domain: %q", *got.LastError)
 	}
 

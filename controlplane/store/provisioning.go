@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Outbox enqueues follow-up work in the caller's transaction, so the work exists if and only if
@@ -89,7 +91,7 @@ func (s *Store) RecordCustomHostname(ctx context.Context, id int64, ch CustomHos
 }
 
 // RecordProvisionError shows a provisioning failure on the domain (last_error) with the step.
-func (s *Store) RecordProvisionError(ctx context.Context, id int64, step, message string) error {
+func (s *Store) RecordProvisionError(ctx context.Context, id int64, step string, message i18n.Text) error {
 	_, err := s.pool.Exec(ctx, `UPDATE custom_domains SET last_error = $3, provision_error_step = $2, updated_at = now()
 		WHERE id = $1`, id, step, message)
 	if err != nil {

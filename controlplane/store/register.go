@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // NewDomain is a registration the domains package has already normalised and validated.
@@ -54,7 +56,8 @@ func (s *Store) InsertDomain(ctx context.Context, nd NewDomain) (Domain, error) 
 			continue
 		}
 		if errors.Is(err, errSubdomainRace) {
-			return Domain{}, &ConflictError{Code: "subdomain_taken", Message: "could not reserve a subdomain under concurrent registrations; retry"}
+			return Domain{}, &ConflictError{Code: "subdomain_taken", Message: i18n.T("no se pudo reservar un subdominio entre registros simultáneos; vuelva a intentarlo",
+				"could not reserve a subdomain under concurrent registrations; retry")}
 		}
 		return d, err
 	}
@@ -69,7 +72,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 		err := tx.QueryRow(ctx, `SELECT plan, domain_quota, require_txt FROM customers WHERE id = $1 FOR UPDATE`, nd.CustomerID).
 			Scan(&plan, &override, &requireTXT)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return &MissingError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", nd.CustomerID)}
+			return &MissingError{Code: "customer_not_found", Message: i18n.F("el cliente %d no existe", "customer %d does not exist", nd.CustomerID)}
 		}
 		if err != nil {
 			return fmt.Errorf("lock customer %d: %w", nd.CustomerID, err)
@@ -80,7 +83,7 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			err := tx.QueryRow(ctx, `SELECT customer_id FROM tenant_deployments WHERE id = $1`, *nd.TenantDeploymentID).Scan(&owner)
 			if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner != nd.CustomerID) {
 				return &MissingError{Code: "tenant_deployment_not_found",
-					Message: fmt.Sprintf("tenant deployment %d does not exist for customer %d", *nd.TenantDeploymentID, nd.CustomerID)}
+					Message: i18n.F("el despliegue %d no existe para el cliente %d", "tenant deployment %d does not exist for customer %d", *nd.TenantDeploymentID, nd.CustomerID)}
 			}
 			if err != nil {
 				return fmt.Errorf("check tenant deployment: %w", err)
@@ -96,7 +99,8 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			return fmt.Errorf("check the tunnels' own hostnames: %w", err)
 		}
 		if reserved {
-			return &ConflictError{Code: "hostname_reserved", Message: fmt.Sprintf(
+			return &ConflictError{Code: "hostname_reserved", Message: i18n.F(
+				"%s lo enruta la configuración propia del túnel de la plataforma y no se puede registrar como dominio de un cliente; contacte con soporte si es suyo",
 				"%s is routed by the platform's own tunnel configuration and cannot be registered as a customer domain; contact support if you own it",
 				nd.ExternalDomain)}
 		}
@@ -111,7 +115,8 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 			return fmt.Errorf("count domains: %w", err)
 		}
 		if live >= quota {
-			return &ConflictError{Code: "quota_exceeded", Message: fmt.Sprintf(
+			return &ConflictError{Code: "quota_exceeded", Message: i18n.F(
+				"el cliente %d tiene %d de los %d dominios que permite el plan %q; elimine un dominio o amplíe la cuota",
 				"customer %d has %d of %d domains allowed by plan %q; delete a domain or raise the quota",
 				nd.CustomerID, live, quota, plan)}
 		}
@@ -139,14 +144,14 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 		case "":
 		case "unique_sajet_subdomain":
 			if nd.Explicit {
-				return &ConflictError{Code: "subdomain_taken", Message: fmt.Sprintf("subdomain %s.%s is already in use", sub, nd.Zone)}
+				return &ConflictError{Code: "subdomain_taken", Message: i18n.F("el subdominio %s.%s ya está en uso", "subdomain %s.%s is already in use", sub, nd.Zone)}
 			}
 			return errSubdomainRace
 		case "unique_external_domain":
 			return &TakenError{}
 		case "unique_primary_per_tenant":
-			return &ConflictError{Code: "primary_exists", Message: fmt.Sprintf(
-				"tenant deployment %d already has a primary domain", *nd.TenantDeploymentID)}
+			return &ConflictError{Code: "primary_exists", Message: i18n.F(
+				"el despliegue %d ya tiene un dominio principal", "tenant deployment %d already has a primary domain", *nd.TenantDeploymentID)}
 		default:
 			return fmt.Errorf("insert domain: %w", err)
 		}
@@ -195,7 +200,7 @@ func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) er
 	}
 	switch {
 	case owner == nd.CustomerID:
-		return &ConflictError{Code: "domain_exists", Message: fmt.Sprintf("%s is already registered (domain %d)", nd.ExternalDomain, id)}
+		return &ConflictError{Code: "domain_exists", Message: i18n.F("%s ya está registrado (dominio %d)", "%s is already registered (domain %d)", nd.ExternalDomain, id)}
 	case expired:
 		return s.retire(ctx, tx, "system", "domain.expire", id, cfRecord, ingressSeen)
 	case nd.ClaimProven && !txtProven:
@@ -275,9 +280,10 @@ func pickSubdomain(ctx context.Context, tx pgx.Tx, nd NewDomain) (string, error)
 		}
 	}
 	if nd.Explicit {
-		return "", &ConflictError{Code: "subdomain_taken", Message: fmt.Sprintf("subdomain %s.%s is already in use", nd.Subdomains[0], nd.Zone)}
+		return "", &ConflictError{Code: "subdomain_taken", Message: i18n.F("el subdominio %s.%s ya está en uso", "subdomain %s.%s is already in use", nd.Subdomains[0], nd.Zone)}
 	}
-	return "", &ConflictError{Code: "subdomain_taken", Message: fmt.Sprintf(
+	return "", &ConflictError{Code: "subdomain_taken", Message: i18n.F(
+		"todos los subdominios derivados de %s están ocupados; pida uno explícitamente con sajet_subdomain",
 		"every subdomain derived from %s is taken; request one explicitly with sajet_subdomain", nd.ExternalDomain)}
 }
 

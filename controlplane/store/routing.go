@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Change is one field of a partial update (PATCH): Set says whether the request named the field;
@@ -239,37 +241,44 @@ func lockDomains(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]i
 }
 
 // removalFix is the advice about domains being removed: their rows go by themselves.
-const removalFix = "wait until the domains being removed are gone (once the tunnel's agents and Cloudflare no longer reference them)"
+var removalFix = i18n.T("espere a que desaparezcan los dominios en eliminación (cuando los agentes del túnel y Cloudflare dejen de referenciarlos)",
+	"wait until the domains being removed are gone (once the tunnel's agents and Cloudflare no longer reference them)")
+
+// beingRemoved names domains whose removal is in progress.
+var beingRemoved = i18n.T("dominio(s) en eliminación", "domain(s) being removed")
 
 // maxNamed bounds the names a refusal lists.
 const maxNamed = 5
 
 // users is what still uses an object, for a 409: up to maxNamed labels and the total.
 type users struct {
-	what   string // "live domain(s)", "domain(s) being removed", …
-	fix    string // what to do about them: "delete them", …
+	what   i18n.Text // "live domain(s)", "domain(s) being removed", …
+	fix    i18n.Text // what to do about them: "delete them", …
 	labels []string
 	total  int
 }
 
-// plural writes "1 domain" or "2 domains" for what = "domain(s)".
-func plural(n int, what string) string {
+// plural writes "1 domain" or "2 domains" for what = "domain(s)", in each language: every "(s)"
+// becomes "s" or nothing ("dominio(s) vivo(s)" → "dominios vivos").
+func plural(n int, what i18n.Text) i18n.Text {
+	end := "s"
 	if n == 1 {
-		return fmt.Sprintf("%d %s", n, strings.Replace(what, "(s)", "", 1))
+		end = ""
 	}
-	return fmt.Sprintf("%d %s", n, strings.Replace(what, "(s)", "s", 1))
+	return i18n.F("%d %s", "%d %s", n, what.Map(func(s string) string { return strings.ReplaceAll(s, "(s)", end) }))
 }
 
-func (u users) String() string {
-	list := strings.Join(u.labels, ", ")
+// Text says how many of what use the object, naming up to maxNamed of them.
+func (u users) Text() i18n.Text {
+	list := i18n.Same(strings.Join(u.labels, ", "))
 	if more := u.total - len(u.labels); more > 0 {
-		list += fmt.Sprintf(" and %d more", more)
+		list = i18n.F("%s y %d más", "%s and %d more", list, more)
 	}
-	return fmt.Sprintf("%s (%s)", plural(u.total, u.what), list)
+	return i18n.F("%s (%s)", "%s (%s)", plural(u.total, u.what), list)
 }
 
 // usedBy runs a query returning (label, count(*) OVER ()) rows, at most maxNamed of them.
-func usedBy(ctx context.Context, tx pgx.Tx, what, fix, query string, args ...any) (users, error) {
+func usedBy(ctx context.Context, tx pgx.Tx, what, fix i18n.Text, query string, args ...any) (users, error) {
 	u := users{what: what, fix: fix}
 	rows, _ := tx.Query(ctx, query+fmt.Sprintf(" LIMIT %d", maxNamed), args...)
 	var label string
@@ -287,26 +296,26 @@ func usedBy(ctx context.Context, tx pgx.Tx, what, fix, query string, args ...any
 
 // inUse builds the 409 for an object that something still uses, saying what to do about each
 // use; nil when nothing uses it.
-func inUse(code, subject string, all ...users) error {
-	var parts, fixes []string
+func inUse(code string, subject i18n.Text, all ...users) error {
+	var parts, fixes []i18n.Text
 	for _, u := range all {
 		if u.total > 0 {
-			parts = append(parts, u.String())
+			parts = append(parts, u.Text())
 			fixes = append(fixes, u.fix)
 		}
 	}
 	if len(parts) == 0 {
 		return nil
 	}
-	return &ConflictError{Code: code, Message: fmt.Sprintf("%s is still used by %s: %s", subject, and(parts), and(fixes))}
+	return &ConflictError{Code: code, Message: i18n.F("%s aún lo usan %s: %s", "%s is still used by %s: %s", subject, and(parts), and(fixes))}
 }
 
-// and joins "a, b and c".
-func and(items []string) string {
+// and joins "a, b and c" ("a, b y c").
+func and(items []i18n.Text) i18n.Text {
 	if n := len(items); n > 1 {
-		return strings.Join(items[:n-1], ", ") + " and " + items[n-1]
+		return i18n.F("%s y %s", "%s and %s", i18n.Join(", ", items[:n-1]...), items[n-1])
 	}
-	return strings.Join(items, "")
+	return i18n.Join("", items...)
 }
 
 // DomainPatch is a partial update of a domain's routing; a nil TenantDeploymentID detaches it.
@@ -324,7 +333,7 @@ func (s *Store) UpdateDomainRouting(ctx context.Context, actor string, id int64,
 			continue
 		}
 		if errors.Is(err, errDomainMoved) {
-			return Domain{}, &ConflictError{Code: "concurrent_change", Message: fmt.Sprintf("domain %d is being changed concurrently; retry", id)}
+			return Domain{}, &ConflictError{Code: "concurrent_change", Message: i18n.F("el dominio %d se está cambiando a la vez desde otra petición; vuelva a intentarlo", "domain %d is being changed concurrently; retry", id)}
 		}
 		return d, err
 	}
@@ -370,7 +379,7 @@ func (s *Store) updateDomainRoutingOnce(ctx context.Context, actor string, id in
 		if newTD != nil {
 			if o, ok := owners[*newTD]; !ok || o != customer {
 				return &MissingError{Code: "tenant_deployment_not_found",
-					Message: fmt.Sprintf("tenant deployment %d does not exist for customer %d", *newTD, customer)}
+					Message: i18n.F("el despliegue %d no existe para el cliente %d", "tenant deployment %d does not exist for customer %d", *newTD, customer)}
 			}
 		}
 		var nowTD *int64
@@ -387,7 +396,7 @@ func (s *Store) updateDomainRoutingOnce(ctx context.Context, actor string, id in
 			return errDomainMoved
 		}
 		if deleting {
-			return &ConflictError{Code: "domain_deleting", Message: fmt.Sprintf("domain %d is being deleted", id)}
+			return &ConflictError{Code: "domain_deleting", Message: i18n.F("el dominio %d se está eliminando", "domain %d is being deleted", id)}
 		}
 		primary := p.IsPrimary.To(oldPrimary)
 		ch := changes{}
@@ -404,7 +413,7 @@ func (s *Store) updateDomainRoutingOnce(ctx context.Context, actor string, id in
 		_, err = tx.Exec(ctx, `UPDATE custom_domains SET tenant_deployment_id = $2, is_primary = $3, updated_at = now()
 			WHERE id = $1`, id, newTD, primary)
 		if uniqueViolation(err) == "unique_primary_per_tenant" {
-			return &ConflictError{Code: "primary_exists", Message: fmt.Sprintf("tenant deployment %d already has a primary domain", *newTD)}
+			return &ConflictError{Code: "primary_exists", Message: i18n.F("el despliegue %d ya tiene un dominio principal", "tenant deployment %d already has a primary domain", *newTD)}
 		}
 		if err != nil {
 			return fmt.Errorf("update domain %d: %w", id, err)

@@ -170,11 +170,11 @@ func TestMovesWaitForDomainsBeingRemoved(t *testing.T) {
 
 	var ce *store.ConflictError
 	_, err := st.UpdateTenantDeployment(ctx, "test", r.Tenant.ID, store.DeploymentPatch{TunnelID: set[*int64](nil)})
-	if !errors.As(err, &ce) || ce.Code != "removal_in_progress" || !strings.Contains(ce.Message, "www.impulse-max.com") {
+	if !errors.As(err, &ce) || ce.Code != "removal_in_progress" || !strings.Contains(ce.Message.EN, "www.impulse-max.com") {
 		t.Fatalf("move while a domain is being removed: %v", err)
 	}
 	err = st.DeleteTenantDeployment(ctx, "test", r.Tenant.ID)
-	if !errors.As(err, &ce) || ce.Code != "tenant_deployment_in_use" || !strings.Contains(ce.Message, "1 domain being removed (www.impulse-max.com)") {
+	if !errors.As(err, &ce) || ce.Code != "tenant_deployment_in_use" || !strings.Contains(ce.Message.EN, "1 domain being removed (www.impulse-max.com)") {
 		t.Fatalf("delete while a domain is being removed: %v", err)
 	}
 	backend := "http://10.10.10.106:8069"
@@ -196,7 +196,7 @@ func TestARoutingChangeOffersARefusedRuleAgain(t *testing.T) {
 	r := storetest.NewRouting(t, st, store.Customer{})
 	d := insertOn(t, st, r.Customer.ID, &r.Tenant.ID, "www.impulse-max.com", "impulse-max")
 	if _, err := st.Pool().Exec(ctx, `UPDATE custom_domains SET ingress_rejected_at = now(), ingress_rejected_kind = 'rejected',
-		ingress_rejected_reason = 'the tunnel agent refused the rule' WHERE id = $1`, d.ID); err != nil {
+		ingress_rejected_reason = '{"es": "el agente del túnel rechazó la regla", "en": "the tunnel agent refused the rule"}' WHERE id = $1`, d.ID); err != nil {
 		t.Fatal(err)
 	}
 	if di, err := st.GetDesiredIngress(ctx, r.Tunnel.ID); err != nil || len(di.Rules) != 0 {

@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // ErrNotFound is returned when the row asked for does not exist (or is not visible to the caller).
@@ -64,20 +66,20 @@ func foreignKeyViolation(err error) string {
 // machine code the API passes through.
 type ConflictError struct {
 	Code    string
-	Message string
+	Message i18n.Text
 }
 
-func (e *ConflictError) Error() string { return e.Message }
+func (e *ConflictError) Error() string { return e.Message.EN }
 
 // MissingError reports that a row a write refers to does not exist (HTTP 404): the customer of a
 // registration, the tunnel of a deployment. Code is a stable machine code (customer_not_found…).
 // It is not ErrNotFound, which means the row asked for itself does not exist.
 type MissingError struct {
 	Code    string
-	Message string
+	Message i18n.Text
 }
 
-func (e *MissingError) Error() string { return e.Message }
+func (e *MissingError) Error() string { return e.Message.EN }
 
 func audit(ctx context.Context, tx pgx.Tx, actor, action, entity string, entityID int64, detail any) error {
 	if detail == nil {

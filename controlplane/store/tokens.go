@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // APIToken is a bearer token's row; the secret itself is never stored, only its SHA-256.
@@ -31,7 +33,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, actor string, hash []byte, r
 		var err error
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[APIToken])
 		if foreignKeyViolation(err) != "" {
-			return &MissingError{Code: "customer_not_found", Message: fmt.Sprintf("customer %d does not exist", *customerID)}
+			return &MissingError{Code: "customer_not_found", Message: i18n.F("el cliente %d no existe", "customer %d does not exist", *customerID)}
 		}
 		if err != nil {
 			return fmt.Errorf("insert api token: %w", err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Tunnel is a Cloudflare Tunnel served by one or more agents.
@@ -27,7 +29,7 @@ func (s *Store) CreateTunnel(ctx context.Context, actor string, t Tunnel) (Tunne
 		var err error
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Tunnel])
 		if c := uniqueViolation(err); c != "" {
-			return &ConflictError{Code: "tunnel_exists", Message: "a tunnel with this name or Cloudflare tunnel id already exists"}
+			return &ConflictError{Code: "tunnel_exists", Message: tunnelExists}
 		}
 		if err != nil {
 			return fmt.Errorf("insert tunnel: %w", err)
@@ -106,7 +108,7 @@ func (s *Store) UpdateTunnel(ctx context.Context, actor string, id int64, p Tunn
 			id, p.Name.To(old.Name), p.CloudflareTunnelID.To(old.CloudflareTunnelID))
 		out, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Tunnel])
 		if uniqueViolation(err) != "" {
-			return &ConflictError{Code: "tunnel_exists", Message: "a tunnel with this name or Cloudflare tunnel id already exists"}
+			return &ConflictError{Code: "tunnel_exists", Message: tunnelExists}
 		}
 		if err != nil {
 			return fmt.Errorf("update tunnel %d: %w", id, err)
@@ -138,18 +140,18 @@ func (s *Store) DeleteTunnel(ctx context.Context, actor string, id int64) error 
 		if err != nil {
 			return fmt.Errorf("lock tunnel %d: %w", id, err)
 		}
-		deployments, err := usedBy(ctx, tx, "tenant deployment(s)",
-			"move the tenant deployments to another tunnel (or set their tunnel_id to null)",
+		deployments, err := usedBy(ctx, tx, i18n.T("despliegue(s)", "tenant deployment(s)"),
+			i18n.T("mueva los despliegues a otro túnel (o ponga su tunnel_id a null)", "move the tenant deployments to another tunnel (or set their tunnel_id to null)"),
 			`SELECT name || ' #' || id, count(*) OVER () FROM tenant_deployments WHERE tunnel_id = $1 ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		agents, err := usedBy(ctx, tx, "enrolled agent(s)", "revoke the agents",
+		agents, err := usedBy(ctx, tx, i18n.T("agente(s) inscrito(s)", "enrolled agent(s)"), i18n.T("revoque los agentes", "revoke the agents"),
 			`SELECT name || ' #' || id, count(*) OVER () FROM agents WHERE tunnel_id = $1 AND revoked_at IS NULL ORDER BY id`, id)
 		if err != nil {
 			return err
 		}
-		if err := inUse("tunnel_in_use", fmt.Sprintf("tunnel %d (%s)", id, name), deployments, agents); err != nil {
+		if err := inUse("tunnel_in_use", i18n.F("el túnel %d (%s)", "tunnel %d (%s)", id, name), deployments, agents); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM tunnels WHERE id = $1`, id); err != nil {
@@ -158,3 +160,5 @@ func (s *Store) DeleteTunnel(ctx context.Context, actor string, id int64) error 
 		return audit(ctx, tx, actor, "tunnel.delete", "tunnel", id, map[string]any{"name": name, "cloudflare_tunnel_id": uuid})
 	})
 }
+
+var tunnelExists = i18n.T("ya existe un túnel con este nombre o id de túnel de Cloudflare", "a tunnel with this name or Cloudflare tunnel id already exists")

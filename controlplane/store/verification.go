@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Verification is the outcome of a DNS check, stored on the domain.
@@ -17,8 +19,8 @@ type Verification struct {
 	// Inconclusive: no resolver gave a usable answer (timeouts, SERVFAIL), so the check says
 	// nothing about the customer's records.
 	Inconclusive bool
-	Error        string // user-facing reason when not verified
-	Check        any    // the full per-resolver result, kept for diagnostics
+	Error        i18n.Text // user-facing reason when not verified
+	Check        any       // the full per-resolver result, kept for diagnostics
 	CheckedAt    time.Time
 }
 
@@ -34,8 +36,8 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 	case v.Inconclusive:
 		check = "error"
 	}
-	var lastErr *string
-	if !v.Verified && v.Error != "" {
+	var lastErr *i18n.Text
+	if !v.Verified && !v.Error.IsZero() {
 		lastErr = &v.Error
 	}
 	var out Domain
@@ -99,7 +101,7 @@ func (s *Store) Activate(ctx context.Context, actor string, id int64, requireClo
 			return fmt.Errorf("activate domain %d: %w", id, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return &ConflictError{Code: "not_ready", Message: "the domain changed while activating; check its state and retry"}
+			return &ConflictError{Code: "not_ready", Message: i18n.T("el dominio cambió mientras se activaba; revise su estado y vuelva a intentarlo", "the domain changed while activating; check its state and retry")}
 		}
 		if err := audit(ctx, tx, actor, "domain.activate", "domain", id, nil); err != nil {
 			return err

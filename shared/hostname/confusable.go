@@ -5,6 +5,8 @@ import (
 	"unicode"
 
 	"golang.org/x/net/idna"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // Look-alike attacks on internationalised names (Unicode Technical Standard #39):
@@ -147,9 +149,11 @@ func checkScripts(name, input string) *Error {
 			continue // checkASCII and the IDNA profile judge undecodable labels
 		}
 		if mixedScript(u) {
-			return reject(CodeMixedScript, input,
+			return reject(CodeMixedScript, input, i18n.T(
+				"\""+u+"\" mezcla letras de alfabetos distintos (por ejemplo una letra cirílica entre letras latinas), "+
+					"que es como se fabrican nombres que imitan a otros: escríbalo de nuevo en un solo alfabeto",
 				"\""+u+"\" mixes letters of different alphabets (for example a Cyrillic letter among Latin ones), "+
-					"which is how look-alike names are made: type it again in one alphabet")
+					"which is how look-alike names are made: type it again in one alphabet"))
 		}
 	}
 	return nil

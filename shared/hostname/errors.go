@@ -1,5 +1,7 @@
 package hostname
 
+import "github.com/jeturing/sajet-domains/internal/i18n"
+
 // Codes of the rejections NormalizeExternal, Registrable and ValidateSubdomain
 // return. They are part of the REST contract (the problem+json "code"), so they
 // never change once shipped; the messages may be reworded freely.
@@ -60,18 +62,21 @@ const (
 )
 
 // Error is a rejection the user can act on. Code is stable for machines;
-// Message tells the user what to type instead and is safe to show verbatim;
-// Input is what was given, unmodified, so logs and API responses can echo it.
+// Message tells the user what to type instead, in Spanish and English
+// (internal/i18n), and is safe to show verbatim; Suggestion, when set, is the
+// exact text to type instead (a form offers it one click away); Input is what
+// was given, unmodified, so logs and API responses can echo it.
 type Error struct {
-	Code    string
-	Message string
-	Input   string
+	Code       string
+	Message    i18n.Text
+	Suggestion string
+	Input      string
 }
 
-// Error returns the message alone: it is written for the person who typed the
-// input, and wrapping callers add their own context.
-func (e *Error) Error() string { return e.Message }
+// Error returns the English message alone: it is written for the person who
+// typed the input, and wrapping callers add their own context.
+func (e *Error) Error() string { return e.Message.EN }
 
-func reject(code, input, message string) *Error {
+func reject(code, input string, message i18n.Text) *Error {
 	return &Error{Code: code, Message: message, Input: input}
 }

@@ -58,7 +58,7 @@ func checkAccepted(t *testing.T, input string) {
 	name, err := testRules.NormalizeExternal(input)
 	if err != nil {
 		var herr *Error
-		if !errors.As(err, &herr) || herr.Code == "" || herr.Message == "" {
+		if !errors.As(err, &herr) || herr.Code == "" || herr.Message.EN == "" || herr.Message.ES == "" {
 			t.Fatalf("NormalizeExternal(%q) error %#v: want *Error with code and message", input, err)
 		}
 		return

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 const (
@@ -77,7 +79,7 @@ func (r Rules) NormalizeExternal(input string) (string, error) {
 func (r Rules) normalize(input string) (string, *Error) {
 	s := strings.TrimSpace(input)
 	if s == "" {
-		return "", reject(CodeEmpty, input, "enter a hostname, for example www.example.com")
+		return "", reject(CodeEmpty, input, i18n.T("escriba un nombre de host, por ejemplo www.example.com", "enter a hostname, for example www.example.com"))
 	}
 
 	// Pasted text is checked for its shape first, on the raw string, so the
@@ -87,11 +89,12 @@ func (r Rules) normalize(input string) (string, *Error) {
 		return "", e
 	}
 	if len(s) > maxInput {
-		return "", reject(CodeTooLong, input, fmt.Sprintf(
+		return "", reject(CodeTooLong, input, i18n.F(
+			"el nombre tiene %d caracteres y un nombre de host tiene como máximo %d: escriba un solo nombre, como www.example.com",
 			"the hostname is %d characters long; a hostname is at most %d: enter a single hostname such as www.example.com", len(s), maxName))
 	}
 	if !utf8.ValidString(s) {
-		return "", reject(CodeLabelInvalid, input, "the hostname contains bytes that are not text: type it again, for example www.example.com")
+		return "", reject(CodeLabelInvalid, input, i18n.T("el nombre contiene bytes que no son texto: escríbalo de nuevo, por ejemplo www.example.com", "the hostname contains bytes that are not text: type it again, for example www.example.com"))
 	}
 
 	// Only ASCII is lowered here; toASCII lowers other scripts only when
@@ -99,7 +102,7 @@ func (r Rules) normalize(input string) (string, *Error) {
 	lowered := lowerASCII(s)
 	lowered = strings.TrimSuffix(lowered, ".")
 	if lowered == "" {
-		return "", reject(CodeEmpty, input, "enter a hostname, for example www.example.com")
+		return "", reject(CodeEmpty, input, i18n.T("escriba un nombre de host, por ejemplo www.example.com", "enter a hostname, for example www.example.com"))
 	}
 	if e := checkIP(lowered, input); e != nil {
 		return "", e
@@ -126,14 +129,16 @@ func (r Rules) normalize(input string) (string, *Error) {
 	}
 	if !strings.Contains(name, ".") {
 		if _, icann := publicsuffix.PublicSuffix(name); icann {
-			return "", reject(CodePublicSuffix, input, fmt.Sprintf(
-				"%s is a top-level domain that nobody can own: enter your domain under it, for example www.example.%s", name, name))
+			return "", reject(CodePublicSuffix, input, i18n.F(
+				"%[1]s es un dominio de primer nivel que nadie puede poseer: escriba su dominio bajo él, por ejemplo www.example.%[1]s",
+				"%[1]s is a top-level domain that nobody can own: enter your domain under it, for example www.example.%[1]s", name))
 		}
 		if name == "localhost" {
-			return "", reject(CodeSingleLabel, input, "localhost is this computer, not a domain on the internet: enter your own domain, for example www.example.com")
+			return "", reject(CodeSingleLabel, input, i18n.T("localhost es este ordenador, no un dominio de internet: escriba su propio dominio, por ejemplo www.example.com", "localhost is this computer, not a domain on the internet: enter your own domain, for example www.example.com"))
 		}
-		return "", reject(CodeSingleLabel, input, fmt.Sprintf(
-			"%q is not a complete domain name: enter it with its ending, for example %s.com", Unicode(name), Unicode(name)))
+		return "", reject(CodeSingleLabel, input, i18n.F(
+			"%[1]q no es un nombre de dominio completo: escríbalo con su terminación, por ejemplo %[2]s.com",
+			"%[1]q is not a complete domain name: enter it with its ending, for example %[2]s.com", Unicode(name), Unicode(name)))
 	}
 	if e := r.checkZone(name, input); e != nil {
 		return "", e
@@ -161,10 +166,10 @@ func checkShape(s, input string) *Error {
 		if _, err := netip.ParseAddr(host); err == nil {
 			host = "" // suggesting an address would only earn the next rejection
 		}
-		return reject(CodeIsURL, input, suggestHost("enter the hostname only", host))
+		return suggestHost(CodeIsURL, input, "escriba solo el nombre de host", "enter the hostname only", host)
 	case strings.Contains(s, "@"):
 		_, domain, _ := strings.Cut(s, "@")
-		return reject(CodeIsEmail, input, suggestHost("enter the website's hostname, not an email address", hostPart(domain)))
+		return suggestHost(CodeIsEmail, input, "escriba el nombre de host del sitio web, no una dirección de correo", "enter the website's hostname, not an email address", hostPart(domain))
 	case strings.Contains(s, "*"):
 		rest := strings.TrimLeft(s, "*.")
 		rest = strings.ToLower(strings.TrimSuffix(rest, "."))
@@ -173,18 +178,24 @@ func checkShape(s, input string) *Error {
 		} else if IsApex(rest) {
 			rest = "www." + rest
 		}
-		return reject(CodeWildcard, input, "wildcards are not supported: enter each hostname on its own, for example "+rest)
+		e := reject(CodeWildcard, input, i18n.T("no se admiten comodines: escriba cada nombre de host por separado, por ejemplo "+rest,
+			"wildcards are not supported: enter each hostname on its own, for example "+rest))
+		e.Suggestion = rest
+		return e
 	}
 	return nil
 }
 
-// suggestHost offers host as the thing to type, unless it is obviously not a
-// hostname either ("https://%!/"), in which case an example is better advice.
-func suggestHost(prefix, host string) string {
+// suggestHost rejects input with a sentence (es, en) offering host as the
+// thing to type, unless it is obviously not a hostname either ("https://%!/"),
+// in which case an example is better advice.
+func suggestHost(code, input, es, en, host string) *Error {
 	if host == "" || strings.IndexFunc(host, implausible) >= 0 {
-		return prefix + ", for example www.example.com"
+		return reject(code, input, i18n.T(es+", por ejemplo www.example.com", en+", for example www.example.com"))
 	}
-	return prefix + ": " + host
+	e := reject(code, input, i18n.T(es+": "+host, en+": "+host))
+	e.Suggestion = host
+	return e
 }
 
 func implausible(r rune) bool {
@@ -241,7 +252,7 @@ func isPort(s string) bool {
 // issues no certificates for them) and host:port. An IP with a port is
 // reported as an IP: removing the port would not help.
 func checkIP(s, input string) *Error {
-	const msg = "enter a domain name, not an IP address: for example www.example.com"
+	msg := i18n.T("escriba un nombre de dominio, no una dirección IP: por ejemplo www.example.com", "enter a domain name, not an IP address: for example www.example.com")
 	if strings.HasPrefix(s, "[") {
 		return reject(CodeIP, input, msg)
 	}
@@ -256,7 +267,7 @@ func checkIP(s, input string) *Error {
 		if _, err := netip.ParseAddr(host); err == nil || allNumeric(host) {
 			return reject(CodeIP, input, msg)
 		}
-		return reject(CodeHasPort, input, suggestHost("enter the hostname without a port", host))
+		return suggestHost(CodeHasPort, input, "escriba el nombre de host sin puerto", "enter the hostname without a port", host)
 	}
 	if allNumeric(s) {
 		return reject(CodeIP, input, msg)
@@ -285,13 +296,14 @@ func checkCharacters(s, input string) *Error {
 	for _, c := range s {
 		switch {
 		case unicode.IsSpace(c):
-			return reject(CodeLabelInvalid, input,
-				suggestHost("hostnames cannot contain spaces: remove them", strings.Join(strings.Fields(s), "")))
+			return suggestHost(CodeLabelInvalid, input, "un nombre de host no puede contener espacios: quítelos",
+				"hostnames cannot contain spaces: remove them", strings.Join(strings.Fields(s), ""))
 		case c == '_':
-			return reject(CodeLabelInvalid, input,
-				suggestHost(`hostnames cannot contain "_": use only letters, digits, "-" and "."`, strings.ReplaceAll(s, "_", "-")))
+			return suggestHost(CodeLabelInvalid, input, `un nombre de host no puede contener "_": use solo letras, dígitos, "-" y "."`,
+				`hostnames cannot contain "_": use only letters, digits, "-" and "."`, strings.ReplaceAll(s, "_", "-"))
 		case c < utf8.RuneSelf && !isHostByte(byte(c)) && c != '.':
-			return reject(CodeLabelInvalid, input, fmt.Sprintf(
+			return reject(CodeLabelInvalid, input, i18n.F(
+				`un nombre de host no puede contener %q: use solo letras, dígitos, "-" y "."`,
 				`hostnames cannot contain %q: use only letters, digits, "-" and "."`, c))
 		}
 	}
@@ -307,16 +319,19 @@ func checkLabels(s, input string) *Error {
 	for _, label := range labels {
 		switch {
 		case label == "":
-			return reject(CodeLabelInvalid, input, suggestHost(
-				fmt.Sprintf("%q has an empty part between dots: remove the extra dot", s), collapseDots(s)))
+			return suggestHost(CodeLabelInvalid, input, fmt.Sprintf("%q tiene una parte vacía entre puntos: quite el punto sobrante", s),
+				fmt.Sprintf("%q has an empty part between dots: remove the extra dot", s), collapseDots(s))
 		case label[0] == '-' || label[len(label)-1] == '-':
-			return reject(CodeLabelInvalid, input, fmt.Sprintf(
+			return reject(CodeLabelInvalid, input, i18n.F(
+				`%q no puede empezar ni terminar con "-": revise cómo se escribe %q`,
 				`%q cannot start or end with "-": check the spelling of %q`, label, s))
 		case isASCII(label) && len(label) > maxLabel:
-			return reject(CodeLabelInvalid, input, fmt.Sprintf(
+			return reject(CodeLabelInvalid, input, i18n.F(
+				"la parte %q tiene %d caracteres; cada parte entre puntos puede tener como máximo %d",
 				"the part %q is %d characters long; each part between dots can be at most %d", label, len(label), maxLabel))
 		case isASCII(label) && len(label) >= 4 && label[2:4] == "--" && !strings.HasPrefix(label, "xn--"):
-			return reject(CodeLabelInvalid, input, fmt.Sprintf(
+			return reject(CodeLabelInvalid, input, i18n.F(
+				`%q no puede tener "--" como tercer y cuarto carácter (reservado para los nombres internacionales xn--): revise cómo se escribe %q`,
 				`%q cannot have "--" as its third and fourth characters (reserved for xn-- international names): check the spelling of %q`, label, s))
 		}
 	}
@@ -360,10 +375,12 @@ func toASCII(s, input string) (string, *Error) {
 		return ascii, nil
 	}
 	if suggestion := suggestIDN(s); suggestion != "" {
-		return "", reject(CodeIDNInvalid, input, fmt.Sprintf(
+		return "", reject(CodeIDNInvalid, input, i18n.F(
+			"%q contiene caracteres que no se pueden registrar tal como están escritos: escríbalo como %s",
 			"%q contains characters that cannot be registered as typed: enter it as %s", s, suggestion))
 	}
-	return "", reject(CodeIDNInvalid, input, fmt.Sprintf(
+	return "", reject(CodeIDNInvalid, input, i18n.F(
+		"%q contiene caracteres no permitidos en nombres de dominio: revise cómo se escribe, o escriba la forma xn-- que muestra su registrador",
 		"%q contains characters that are not allowed in domain names: check the spelling, or enter the xn-- form your registrar shows", s))
 }
 
@@ -393,7 +410,8 @@ func suggestIDN(s string) string {
 // exists to produce a better message; this is what guarantees the contract.
 func checkASCII(name, input string) *Error {
 	if len(name) > maxName {
-		return reject(CodeTooLong, input, fmt.Sprintf(
+		return reject(CodeTooLong, input, i18n.F(
+			"el nombre tiene %d caracteres en su forma DNS y el límite es %d: escriba un nombre más corto",
 			"the hostname is %d characters long in DNS form; the limit is %d: enter a shorter hostname", len(name), maxName))
 	}
 	for _, label := range strings.Split(name, ".") {
@@ -406,21 +424,23 @@ func checkASCII(name, input string) *Error {
 
 func checkLabelSyntax(label, name, input string) *Error {
 	if label == "" {
-		return reject(CodeLabelInvalid, input, suggestHost(
-			fmt.Sprintf("%q has an empty part between dots: remove the extra dot", name), collapseDots(name)))
+		return suggestHost(CodeLabelInvalid, input, fmt.Sprintf("%q tiene una parte vacía entre puntos: quite el punto sobrante", name),
+			fmt.Sprintf("%q has an empty part between dots: remove the extra dot", name), collapseDots(name))
 	}
 	if len(label) > maxLabel {
-		return reject(CodeLabelInvalid, input, fmt.Sprintf(
+		return reject(CodeLabelInvalid, input, i18n.F(
+			"la parte %q tiene %d caracteres en su forma DNS; cada parte entre puntos puede tener como máximo %d",
 			"the part %q is %d characters long in DNS form; each part between dots can be at most %d", label, len(label), maxLabel))
 	}
 	for i := 0; i < len(label); i++ {
 		if !isHostByte(label[i]) {
-			return reject(CodeLabelInvalid, input, fmt.Sprintf(
+			return reject(CodeLabelInvalid, input, i18n.F(
+				`un nombre de host no puede contener %q: use solo letras, dígitos, "-" y "."`,
 				`hostnames cannot contain %q: use only letters, digits, "-" and "."`, label[i]))
 		}
 	}
 	if label[0] == '-' || label[len(label)-1] == '-' {
-		return reject(CodeLabelInvalid, input, fmt.Sprintf(`%q cannot start or end with "-"`, label))
+		return reject(CodeLabelInvalid, input, i18n.F(`%q no puede empezar ni terminar con "-"`, `%q cannot start or end with "-"`, label))
 	}
 	return nil
 }
@@ -440,7 +460,8 @@ func (r Rules) checkZone(name, input string) *Error {
 	}
 	if name == owned || strings.HasSuffix(name, "."+owned) ||
 		name == zone || strings.HasSuffix(name, "."+zone) {
-		return reject(CodePlatformZone, input, fmt.Sprintf(
+		return reject(CodePlatformZone, input, i18n.F(
+			"%s es parte del dominio propio de la plataforma, %s, donde su subdominio se asigna automáticamente: escriba su propio dominio, por ejemplo www.example.com",
 			"%s is part of the platform's own domain %s, where your subdomain is assigned for you: enter your own domain instead, for example www.example.com", name, owned))
 	}
 	return nil
@@ -460,16 +481,19 @@ func checkSuffix(name, input string) *Error {
 	suffix, icann := publicsuffix.PublicSuffix(name)
 	tld := name[strings.LastIndexByte(name, '.')+1:]
 	if !icann && !strings.Contains(suffix, ".") {
-		return reject(CodeUnknownSuffix, input, fmt.Sprintf(
+		return reject(CodeUnknownSuffix, input, i18n.F(
+			"%q no es un dominio de primer nivel de internet: revise la terminación de %s, por ejemplo www.example.com",
 			"%q is not a top-level domain on the public internet: check the ending of %s, for example www.example.com", "."+tld, name))
 	}
 	if specialUseTLDs[tld] {
-		return reject(CodeSpecialUse, input, fmt.Sprintf(
+		return reject(CodeSpecialUse, input, i18n.F(
+			"los nombres %q no son sitios web de internet: escriba su propio dominio, por ejemplo www.example.com",
 			"%q names are not websites on the public internet: enter your own domain, for example www.example.com", "."+tld))
 	}
 	if name == suffix {
-		return reject(CodePublicSuffix, input, fmt.Sprintf(
-			"%s is a public suffix that nobody can own: enter your domain under it, for example www.example.%s", name, name))
+		return reject(CodePublicSuffix, input, i18n.F(
+			"%[1]s es un sufijo público que nadie puede poseer: escriba su dominio bajo él, por ejemplo www.example.%[1]s",
+			"%[1]s is a public suffix that nobody can own: enter your domain under it, for example www.example.%[1]s", name))
 	}
 	return nil
 }
@@ -491,7 +515,8 @@ func Unicode(ascii string) string {
 func Registrable(ascii string) (string, error) {
 	reg, err := publicsuffix.EffectiveTLDPlusOne(ascii)
 	if err != nil {
-		return "", reject(CodePublicSuffix, ascii, fmt.Sprintf(
+		return "", reject(CodePublicSuffix, ascii, i18n.F(
+			"%q no tiene dominio registrable: escriba un nombre bajo un sufijo público, por ejemplo www.example.com",
 			"%q has no registrable domain: enter a name under a public suffix, for example www.example.com", ascii))
 	}
 	return reg, nil

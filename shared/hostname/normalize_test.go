@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 var testRules = Rules{Zone: "sajet.us", ExtraBlocked: []string{"tunnel-host", "CP"}}
@@ -151,14 +153,17 @@ func TestNormalizeExternalRejects(t *testing.T) {
 			if herr.Code != tt.code {
 				t.Errorf("NormalizeExternal(%q) code = %s, want %s (message %q)", tt.input, herr.Code, tt.code, herr.Message)
 			}
-			if !strings.Contains(herr.Message, tt.message) {
+			if !strings.Contains(herr.Message.EN, tt.message) {
 				t.Errorf("NormalizeExternal(%q) message = %q, want it to contain %q", tt.input, herr.Message, tt.message)
 			}
 			if herr.Input != tt.input {
 				t.Errorf("NormalizeExternal(%q) Input = %q, want the input unmodified", tt.input, herr.Input)
 			}
-			if herr.Error() != herr.Message {
-				t.Errorf("Error() = %q, want the message %q", herr.Error(), herr.Message)
+			if herr.Error() != herr.Message.EN {
+				t.Errorf("Error() = %q, want the English message %q", herr.Error(), herr.Message.EN)
+			}
+			if herr.Message.ES == "" || herr.Message.ES == herr.Message.EN {
+				t.Errorf("NormalizeExternal(%q) has no Spanish message: %+v", tt.input, herr.Message)
 			}
 		})
 	}
@@ -167,7 +172,8 @@ func TestNormalizeExternalRejects(t *testing.T) {
 func TestURLMessageIsExact(t *testing.T) {
 	t.Parallel()
 	_, err := testRules.NormalizeExternal("https://www.x.com/path")
-	want := &Error{Code: CodeIsURL, Message: "enter the hostname only: www.x.com", Input: "https://www.x.com/path"}
+	want := &Error{Code: CodeIsURL, Message: i18n.T("escriba solo el nombre de host: www.x.com", "enter the hostname only: www.x.com"),
+		Suggestion: "www.x.com", Input: "https://www.x.com/path"}
 	if diff := cmp.Diff(want, err); diff != "" {
 		t.Errorf("NormalizeExternal of a URL (-want +got):\n%s", diff)
 	}

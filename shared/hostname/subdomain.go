@@ -1,9 +1,10 @@
 package hostname
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
 // fallbackLabel is used when nothing usable is left of a name, so callers
@@ -100,7 +101,7 @@ func (r Rules) ValidateSubdomain(label string) error {
 
 func (r Rules) validateSubdomain(label string) *Error {
 	if label == "" {
-		return reject(CodeSubdomainEmpty, label, "enter a subdomain, for example your company name")
+		return reject(CodeSubdomainEmpty, label, i18n.T("escriba un subdominio, por ejemplo el nombre de su empresa", "enter a subdomain, for example your company name"))
 	}
 	zone := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(r.Zone)), ".")
 	for i := 0; i < len(label); i++ {
@@ -110,37 +111,41 @@ func (r Rules) validateSubdomain(label string) *Error {
 		// Someone typing the whole platform hostname means its first label.
 		lower := strings.ToLower(strings.TrimSpace(label))
 		if zone != "" && strings.HasSuffix(lower, "."+zone) {
-			return reject(CodeSubdomainInvalid, label, suggestLabel(
-				fmt.Sprintf("enter only the part before .%s", zone), strings.TrimSuffix(lower, "."+zone)))
+			return suggestLabel(CodeSubdomainInvalid, label, i18n.F("escriba solo la parte anterior a .%s", "enter only the part before .%s", zone),
+				strings.TrimSuffix(lower, "."+zone))
 		}
-		return reject(CodeSubdomainInvalid, label, suggestLabel(
-			`a subdomain can contain only lower-case letters a–z, digits and "-"`, label))
+		return suggestLabel(CodeSubdomainInvalid, label, i18n.T(`un subdominio solo puede contener letras minúsculas a–z, dígitos y "-"`,
+			`a subdomain can contain only lower-case letters a–z, digits and "-"`), label)
 	}
 	if len(label) > maxLabel {
-		return reject(CodeSubdomainTooLong, label, suggestLabel(
-			fmt.Sprintf("a subdomain can be at most %d characters, not %d", maxLabel, len(label)), label))
+		return suggestLabel(CodeSubdomainTooLong, label, i18n.F("un subdominio puede tener como máximo %d caracteres, no %d",
+			"a subdomain can be at most %d characters, not %d", maxLabel, len(label)), label)
 	}
 	if label[0] == '-' || label[len(label)-1] == '-' {
-		return reject(CodeSubdomainHyphen, label, suggestLabel(`a subdomain cannot start or end with "-"`, label))
+		return suggestLabel(CodeSubdomainHyphen, label, i18n.T(`un subdominio no puede empezar ni terminar con "-"`, `a subdomain cannot start or end with "-"`), label)
 	}
 	if len(label) >= 4 && label[2:4] == "--" {
-		return reject(CodeSubdomainDoubleHyphen, label, suggestLabel(
-			`a subdomain cannot have "--" as its third and fourth characters (reserved for xn-- names)`, label))
+		return suggestLabel(CodeSubdomainDoubleHyphen, label, i18n.T(`un subdominio no puede tener "--" como tercer y cuarto carácter (reservado para los nombres xn--)`,
+			`a subdomain cannot have "--" as its third and fourth characters (reserved for xn-- names)`), label)
 	}
 	if r.Blocked(label) {
-		return reject(CodeSubdomainBlocked, label, fmt.Sprintf(
+		e := reject(CodeSubdomainBlocked, label, i18n.F("%q está reservado por la plataforma: elija otro subdominio, por ejemplo %s",
 			"%q is reserved by the platform: choose another subdomain, for example %s", label, r.unblocked(label)))
+		e.Suggestion = r.unblocked(label)
+		return e
 	}
 	return nil
 }
 
-// suggestLabel appends the sanitised form of bad as the thing to type, when
-// there is one.
-func suggestLabel(problem, bad string) string {
+// suggestLabel rejects label, appending the sanitised form of bad as the
+// thing to type when there is one.
+func suggestLabel(code, label string, problem i18n.Text, bad string) *Error {
 	if s := sanitizeLabel(bad); s != "" && !(len(s) >= 4 && s[2:4] == "--") {
-		return problem + ": try " + s
+		e := reject(code, label, i18n.F("%s: pruebe %s", "%s: try %s", problem, s))
+		e.Suggestion = s
+		return e
 	}
-	return problem + ", for example your company name"
+	return reject(code, label, i18n.F("%s, por ejemplo el nombre de su empresa", "%s, for example your company name", problem))
 }
 
 // unblocked returns the first candidate of label that is not reserved, for the

@@ -117,7 +117,7 @@ func TestValidateSubdomain(t *testing.T) {
 			if !errors.As(err, &herr) {
 				t.Fatalf("ValidateSubdomain(%q) = %v (%T), want *Error %s", tt.label, err, err, tt.code)
 			}
-			if herr.Code != tt.code || !strings.Contains(herr.Message, tt.message) || herr.Input != tt.label {
+			if herr.Code != tt.code || !strings.Contains(herr.Message.EN, tt.message) || herr.Input != tt.label {
 				t.Errorf("ValidateSubdomain(%q) = {%s %q %q}, want code %s, message containing %q, input unmodified",
 					tt.label, herr.Code, herr.Message, herr.Input, tt.code, tt.message)
 			}
@@ -134,9 +134,9 @@ func TestValidateSubdomainSuggestionsPass(t *testing.T) {
 		if !errors.As(err, &herr) {
 			t.Fatalf("ValidateSubdomain(%q) = %v, want *Error", label, err)
 		}
-		_, suggestion, ok := strings.Cut(herr.Message, "try ")
+		_, suggestion, ok := strings.Cut(herr.Message.EN, "try ")
 		if !ok {
-			_, suggestion, ok = strings.Cut(herr.Message, "for example ")
+			_, suggestion, ok = strings.Cut(herr.Message.EN, "for example ")
 		}
 		if !ok {
 			t.Fatalf("ValidateSubdomain(%q) message %q suggests nothing", label, herr.Message)
