@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cloudflare/cloudflare-go/v7/custom_hostnames"
 	"github.com/cloudflare/cloudflare-go/v7/option"
@@ -38,6 +39,10 @@ type CustomHostname struct {
 	SSLErrors     []string
 	// DomainID is the domain named by custom_metadata (0 when metadata is off or absent).
 	DomainID int64
+	// CertificateExpiresAt is when the hostname's certificate expires: the earliest
+	// ssl.certificates[].expires_on (Cloudflare issues an ECDSA and an RSA one), else
+	// ssl.expires_on (uploaded certificates); zero when Cloudflare reports none yet.
+	CertificateExpiresAt time.Time
 }
 
 // ValidationRecord is a TXT record or an HTTP token Cloudflare wants to see. Its fields match
@@ -238,8 +243,13 @@ type customHostnameJSON struct {
 		Body string `json:"http_body"`
 	} `json:"ownership_verification_http"`
 	SSL struct {
-		Status            string `json:"status"`
-		Method            string `json:"method"`
+		Status string `json:"status"`
+		Method string `json:"method"`
+		// The v7 SDK has no field for certificates[] (docs/CLOUDFLARE.md §2): read raw.
+		ExpiresOn    *time.Time `json:"expires_on"`
+		Certificates []struct {
+			ExpiresOn *time.Time `json:"expires_on"`
+		} `json:"certificates"`
 		ValidationRecords []struct {
 			TXTName  string `json:"txt_name"`
 			TXTValue string `json:"txt_value"`
@@ -277,6 +287,14 @@ func parseCustomHostname(raw string) (CustomHostname, error) {
 	}
 	for _, e := range w.SSL.ValidationErrors {
 		ch.SSLErrors = append(ch.SSLErrors, e.Message)
+	}
+	for _, c := range w.SSL.Certificates {
+		if c.ExpiresOn != nil && (ch.CertificateExpiresAt.IsZero() || c.ExpiresOn.Before(ch.CertificateExpiresAt)) {
+			ch.CertificateExpiresAt = *c.ExpiresOn
+		}
+	}
+	if ch.CertificateExpiresAt.IsZero() && w.SSL.ExpiresOn != nil {
+		ch.CertificateExpiresAt = *w.SSL.ExpiresOn
 	}
 	if w.CustomMetadata[metaManagedBy] == metaSajet {
 		if id, err := strconv.ParseInt(w.CustomMetadata[metaDomainID], 10, 64); err == nil && id > 0 {

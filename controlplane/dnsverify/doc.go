@@ -59,6 +59,14 @@
 // records beside a CNAME, stale apex addresses, a TXT holding another token, a CAA set that forbids
 // every CA the platform's certificates come from, a CNAME target that does not exist).
 //
+// # Negative answers
+//
+// When the record the customer must publish is missing, the resolver's negative answer carries its
+// zone's SOA, and the resolver may repeat "no such record" for min(SOA TTL, SOA MINIMUM) seconds
+// (RFC 2308 §5; capped at the 3 hours resolvers cache negative answers at most). Result.NegativeTTL
+// reports the longest such wait, the instructions tell the customer, and the automatic checks do
+// not ask again before it passes (docs/AUTOMATION.md).
+//
 // # Bounds
 //
 // Each query attempt is bounded by QueryTimeout (UDP is retransmitted once on timeout; a truncated

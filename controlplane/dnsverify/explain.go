@@ -152,6 +152,7 @@ func explain(req Request, outs []outcome, maxHops int, checkedAt time.Time) Resu
 	txtAll := true
 	for _, o := range outs {
 		res.Resolvers = append(res.Resolvers, o.rr)
+		res.NegativeTTL = max(res.NegativeTTL, o.rr.NegativeTTL)
 		for _, c := range o.conflicts {
 			if !slices.Contains(res.Conflicts, c) {
 				res.Conflicts = append(res.Conflicts, c)
@@ -217,6 +218,9 @@ func explain(req Request, outs []outcome, maxHops int, checkedAt time.Time) Resu
 		if o.rr.Reason != first.rr.Reason || o.rr.Found != first.rr.Found {
 			agree = false
 		}
+	}
+	if res.NegativeTTL > 0 {
+		res.Instructions = i18n.Join(". ", res.Instructions, negativeCacheNote(time.Duration(res.NegativeTTL)*time.Second))
 	}
 	if !agree {
 		res.Reason = ReasonDisagree

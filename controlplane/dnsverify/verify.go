@@ -149,6 +149,9 @@ type Result struct {
 	Conflicts    []i18n.Text      `json:"conflicts,omitempty"` // records that are in the way, one sentence each
 	Resolvers    []ResolverResult `json:"resolvers"`
 	CheckedAt    time.Time        `json:"checked_at"`
+	// NegativeTTL is the longest any resolver may keep answering that the record the customer must
+	// publish does not exist (seconds; RFC 2308): a check before it passes learns nothing new.
+	NegativeTTL int `json:"negative_ttl,omitempty"`
 }
 
 // ResolverResult is one resolver's view, shown so users can see propagation in progress.
@@ -165,6 +168,9 @@ type ResolverResult struct {
 	Reason   string   `json:"reason"`
 	Found    string   `json:"found,omitempty"` // like Result.Found; "" for nil
 	TXTFound bool     `json:"txt_found"`
+	// NegativeTTL: the record the customer must publish is missing and this resolver may keep
+	// saying so for this many seconds (the SOA in its negative answer).
+	NegativeTTL int `json:"negative_ttl,omitempty"`
 }
 
 // Verify checks req against every resolver concurrently and explains the outcome. It never
@@ -208,6 +214,7 @@ type observation struct {
 	aaaaBeside    []dns.RR     // AAAA the hostname holds next to its CNAME
 	aaaaErr       *queryError
 	txt           []string
+	txtNegTTL     time.Duration // the TXT answer was negative and may be cached this long
 	txtQueried    bool
 	txtErr        *queryError
 	expA, expAAAA []netip.Addr // Expected's addresses (apex only)
@@ -245,6 +252,7 @@ func (v *Verifier) observe(ctx context.Context, resolver string, req Request) *o
 				return
 			}
 			ob.txt = txtValues(resp)
+			ob.txtNegTTL = negativeTTL(resp, dns.TypeTXT)
 		})
 	}
 	var errA, errAAAA *queryError
@@ -348,6 +356,7 @@ func decideRecords(req Request, ob *observation) outcome {
 			rr.Found = "TXT " + quoteAll(ob.txt)
 		default:
 			rr.Reason = ReasonTXTMissing
+			rr.NegativeTTL = int(ob.txtNegTTL / time.Second)
 		}
 		return o
 	}
@@ -401,6 +410,7 @@ func decideRecords(req Request, ob *observation) outcome {
 	addrs := append(append([]netip.Addr(nil), w.addrs...), ob.aaaa...)
 	if len(addrs) == 0 {
 		rr.Reason = ReasonNoCNAME
+		rr.NegativeTTL = int(negativeTTL(ob.first, dns.TypeA) / time.Second)
 		return finish(o)
 	}
 	found := formatAddrs(w.addrs, ob.aaaa)

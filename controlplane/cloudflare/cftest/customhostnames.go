@@ -20,6 +20,10 @@ type CustomHostname struct {
 	VerificationErrors []string
 	SSLErrors          []string
 	CreatedAt          time.Time
+	// CertificateExpiresOn is the expiry of the certificate Cloudflare issued for the hostname
+	// (ssl.certificates[].expires_on); zero until one is issued (when the certificate becomes
+	// active, for 90 days, or by SetCertificateExpiry).
+	CertificateExpiresOn time.Time
 }
 
 type hostname struct {
@@ -27,6 +31,18 @@ type hostname struct {
 	ownershipValue string
 	httpBody       string
 	validation     []validationRecordJSON
+}
+
+// certificateJSON is an entry of ssl.certificates[]: what Cloudflare returns for the certificates
+// it issued (docs/CLOUDFLARE.md §2; the v7 SDK has no field for it).
+type certificateJSON struct {
+	ID                string    `json:"id"`
+	Issuer            string    `json:"issuer"`
+	SerialNumber      string    `json:"serial_number"`
+	Signature         string    `json:"signature"`
+	ExpiresOn         time.Time `json:"expires_on"`
+	IssuedOn          time.Time `json:"issued_on"`
+	FingerprintSHA256 string    `json:"fingerprint_sha256"`
 }
 
 type validationRecordJSON struct {
@@ -60,6 +76,7 @@ type sslJSON struct {
 	Settings             struct{}               `json:"settings"`
 	ValidationRecords    []validationRecordJSON `json:"validation_records,omitempty"`
 	ValidationErrors     []map[string]string    `json:"validation_errors,omitempty"`
+	Certificates         []certificateJSON      `json:"certificates,omitempty"`
 }
 
 // notCNAMEd is the verification error Cloudflare shows while the customer's CNAME is missing
@@ -80,6 +97,14 @@ func (s *Server) hostnameJSON(h *hostname) customHostnameJSON {
 	}
 	for _, e := range h.SSLErrors {
 		out.SSL.ValidationErrors = append(out.SSL.ValidationErrors, map[string]string{"message": e})
+	}
+	if !h.CertificateExpiresOn.IsZero() {
+		issued := h.CertificateExpiresOn.Add(-90 * 24 * time.Hour)
+		for _, sig := range []string{"ECDSAWithSHA256", "SHA256WithRSA"} { // Cloudflare issues both
+			out.SSL.Certificates = append(out.SSL.Certificates, certificateJSON{ID: h.ID + "-" + sig, Issuer: "GoogleTrustServices",
+				SerialNumber: h.ID, Signature: sig, ExpiresOn: h.CertificateExpiresOn, IssuedOn: issued,
+				FingerprintSHA256: h.ID + h.ID})
+		}
 	}
 	return out
 }
@@ -139,6 +164,7 @@ func (s *Server) AddCustomHostname(c CustomHostname) CustomHostname {
 	if c.SSLStatus != "" {
 		h.SSLStatus = c.SSLStatus
 	}
+	h.CertificateExpiresOn = c.CertificateExpiresOn
 	s.hostnames = append(s.hostnames, h)
 	return h.snapshot()
 }
@@ -164,8 +190,24 @@ func (s *Server) SetCustomHostnameStatus(idOrHostname, status, sslStatus string)
 		h.SSLStatus = sslStatus
 		if sslStatus == "active" {
 			h.validation, h.SSLErrors = nil, nil
+			if h.CertificateExpiresOn.IsZero() {
+				h.CertificateExpiresOn = time.Now().UTC().Add(90 * 24 * time.Hour).Truncate(time.Second)
+			}
 		}
 	}
+	return true
+}
+
+// SetCertificateExpiry sets when the hostname's issued certificate expires (a certificate near
+// its end, or one Cloudflare failed to renew). It reports whether the hostname exists.
+func (s *Server) SetCertificateExpiry(idOrHostname string, expiresOn time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.lookupHostname(idOrHostname)
+	if h == nil {
+		return false
+	}
+	h.CertificateExpiresOn = expiresOn.UTC().Truncate(time.Second)
 	return true
 }
 
@@ -319,6 +361,10 @@ func (s *Server) patchHostname(h *hostname, body []byte) response {
 	if h.Status == "moved" { // a PATCH revalidates a moved hostname (docs/CLOUDFLARE.md §2)
 		h.Status = "pending"
 	}
+	if in.SSL != nil && strings.HasSuffix(h.SSLStatus, "_timed_out") {
+		// The same ssl.method and ssl.type again restart validation of a timed-out certificate.
+		h.SSLStatus, h.validation = "initializing", nil
+	}
 	h.read()
 	return success(http.StatusAccepted, s.hostnameJSON(h))
 }
@@ -340,7 +386,7 @@ func validateHostname(name string) *response {
 }
 
 // listHostnames supports id, hostname (legacy exact), hostname.exact, hostname.contain,
-// hostname.startsWith, page and per_page (default 20, max 50).
+// hostname.startsWith, ssl_status, hostname_status, page and per_page (default 20, max 50).
 func (s *Server) listHostnames(r *http.Request) response {
 	q := r.URL.Query()
 	var matched []customHostnameJSON
@@ -361,6 +407,12 @@ func (s *Server) listHostnames(r *http.Request) response {
 			continue
 		}
 		h.read()
+		if v := q.Get("ssl_status"); v != "" && h.SSLStatus != v {
+			continue
+		}
+		if v := q.Get("hostname_status"); v != "" && h.Status != v {
+			continue
+		}
 		matched = append(matched, s.hostnameJSON(h))
 	}
 	page, info := paginate(q, matched, 20, 50)

@@ -554,3 +554,59 @@ func TestCustomHostnames(t *testing.T) {
 		t.Errorf("GET deleted: %d code %d, want 404 1436", a.status, a.code(t))
 	}
 }
+
+// Certificates issued for a hostname appear in ssl.certificates[] with their expiry; listing
+// filters by ssl_status and hostname_status; a PATCH with the same SSL settings revives a moved
+// hostname and restarts a timed-out validation.
+func TestCustomHostnameCertificatesAndRevival(t *testing.T) {
+	t.Parallel()
+	s := cftest.New(t)
+	type ch struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		SSL    struct {
+			Status       string `json:"status"`
+			Certificates []struct {
+				ExpiresOn time.Time `json:"expires_on"`
+				Signature string    `json:"signature"`
+			} `json:"certificates"`
+		} `json:"ssl"`
+	}
+	var a, b ch
+	do(t, s, "POST", "/custom_hostnames", map[string]any{"hostname": "a.impulse-max.com", "ssl": map[string]any{"method": "txt", "type": "dv"}}).result(t, &a)
+	do(t, s, "POST", "/custom_hostnames", map[string]any{"hostname": "b.impulse-max.com", "ssl": map[string]any{"method": "txt", "type": "dv"}}).result(t, &b)
+	s.SetCustomHostnameStatus(a.ID, "active", "active")
+	var read ch
+	do(t, s, "GET", "/custom_hostnames/"+a.ID, nil).result(t, &read)
+	if len(read.SSL.Certificates) != 2 || time.Until(read.SSL.Certificates[0].ExpiresOn) < 89*24*time.Hour {
+		t.Errorf("an active certificate: %+v, want two certificates expiring in 90 days", read.SSL.Certificates)
+	}
+	soon := time.Now().Add(5 * 24 * time.Hour)
+	s.SetCertificateExpiry(a.ID, soon)
+	s.SetCustomHostnameStatus(a.ID, "", "pending_issuance")
+	read = ch{}
+	do(t, s, "GET", "/custom_hostnames/"+a.ID, nil).result(t, &read)
+	if read.SSL.Status != "pending_issuance" || !read.SSL.Certificates[0].ExpiresOn.Equal(soon.UTC().Truncate(time.Second)) {
+		t.Errorf("after a failed renewal: %+v", read.SSL)
+	}
+
+	var found []ch
+	do(t, s, "GET", "/custom_hostnames?ssl_status=pending_issuance", nil).result(t, &found)
+	if len(found) != 1 || found[0].ID != a.ID {
+		t.Errorf("ssl_status filter found %+v", found)
+	}
+	s.SetCustomHostnameStatus(b.ID, "moved", "validation_timed_out")
+	do(t, s, "GET", "/custom_hostnames?hostname_status=moved", nil).result(t, &found)
+	if len(found) != 1 || found[0].ID != b.ID {
+		t.Errorf("hostname_status filter found %+v", found)
+	}
+	before := len(s.CustomHostnames())
+	if r := do(t, s, "PATCH", "/custom_hostnames/"+b.ID, map[string]any{"ssl": map[string]any{"method": "txt", "type": "dv"}}); r.status != 202 {
+		t.Fatalf("revive: %d", r.status)
+	}
+	read = ch{}
+	do(t, s, "GET", "/custom_hostnames/"+b.ID, nil).result(t, &read)
+	if read.ID != b.ID || read.Status != "pending" || read.SSL.Status != "pending_validation" || len(s.CustomHostnames()) != before {
+		t.Errorf("after the PATCH: %+v (%d hostnames, was %d): want the same hostname pending again", read, len(s.CustomHostnames()), before)
+	}
+}

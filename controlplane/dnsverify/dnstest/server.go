@@ -7,7 +7,9 @@
 // records of the requested type at the end of it (an A query for www.x.com returns
 // www.x.com CNAME x.sajet.us, x.sajet.us A …); a query of type CNAME gets just the CNAME, as
 // Unbound and BIND answer it; unknown names get NXDOMAIN (with the chain that led there,
-// RFC 6604); known names without the type get NOERROR with an empty answer (NODATA).
+// RFC 6604); known names without the type get NOERROR with an empty answer (NODATA). A zone given
+// an SOA (SetSOA) carries it in the authority section of its negative answers, as resolvers do, so
+// clients can read how long the answer may be cached (RFC 2308).
 // Tests change the zone while the server runs, inject failures per name (rcode, delay, silence) and
 // read query counters. Every method is safe for concurrent use.
 package dnstest
@@ -47,6 +49,7 @@ type Server struct {
 	drop        bool
 	truncateUDP bool
 	noChase     bool
+	soas        map[string]*dns.SOA // zone apex (canonical) → its SOA, for negative answers
 
 	queries, udpQueries, tcpQueries atomic.Int64
 	perName                         sync.Map // canonical FQDN → *atomic.Int64
@@ -244,6 +247,39 @@ func (s *Server) SetRecursive(recursive bool) {
 	s.noChase = !recursive
 }
 
+// SetSOA gives zone an SOA whose TTL is ttl and whose MINIMUM is minimum (seconds): negative
+// answers for names in the zone carry it, so they may be cached for min(ttl, minimum) seconds.
+// A zero ttl removes it.
+func (s *Server) SetSOA(zone string, ttl, minimum uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	z := canonical(zone)
+	if ttl == 0 {
+		delete(s.soas, z)
+		return
+	}
+	if s.soas == nil {
+		s.soas = map[string]*dns.SOA{}
+	}
+	s.soas[z] = &dns.SOA{Hdr: dns.RR_Header{Name: z, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns: "ns1." + z, Mbox: "hostmaster." + z, Serial: 1, Refresh: 3600, Retry: 600, Expire: 604800, Minttl: minimum}
+}
+
+// soaFor returns the SOA of the closest enclosing zone of name, or nil. Caller holds s.mu.
+func (s *Server) soaFor(name string) *dns.SOA {
+	for n := name; n != ""; {
+		if soa, ok := s.soas[n]; ok {
+			return soa
+		}
+		_, rest, ok := strings.Cut(n, ".")
+		if !ok {
+			break
+		}
+		n = rest
+	}
+	return nil
+}
+
 // Queries returns how many queries the server has received over both transports.
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
@@ -357,6 +393,15 @@ func (s *Server) answer(req *dns.Msg, qname string, qtype uint16) (resp *dns.Msg
 
 	cur := qname
 	seen := map[string]bool{cur: true}
+	// A negative answer (NXDOMAIN, or no record of the type at the end of the chain) carries the
+	// SOA of the zone it is about.
+	defer func() {
+		if resp.Rcode == dns.RcodeNameError || (resp.Rcode == dns.RcodeSuccess && !hasType(resp.Answer, qtype)) {
+			if soa := s.soaFor(cur); soa != nil {
+				resp.Ns = append(resp.Ns, dns.Copy(soa))
+			}
+		}
+	}()
 	for hop := 0; ; hop++ {
 		n, ok := s.nodes[cur]
 		if !ok {
@@ -393,6 +438,15 @@ func (s *Server) answer(req *dns.Msg, qname string, qtype uint16) (resp *dns.Msg
 		seen[n.cname] = true
 		cur = n.cname
 	}
+}
+
+func hasType(rrs []dns.RR, qtype uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == qtype {
+			return true
+		}
+	}
+	return false
 }
 
 // records returns the records of qtype stored at owner (not the CNAME, which the caller handles).

@@ -230,3 +230,45 @@ func TestServerConcurrentMutation(t *testing.T) {
 	}
 	<-done
 }
+
+// Negative answers of a zone with an SOA carry it in the authority section (RFC 2308), NXDOMAIN
+// and NODATA alike; positive answers do not.
+func TestNegativeAnswersCarryTheSOA(t *testing.T) {
+	t.Parallel()
+	s := dnstest.Start(t)
+	s.SetSOA("impulse-max.com", 3600, 900)
+	s.AddA("shop.impulse-max.com", "192.0.2.10")
+	s.AddCNAME("www.impulse-max.com", "gone.impulse-max.com")
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+		soa   bool
+	}{
+		{"missing.impulse-max.com", dns.TypeA, dns.RcodeNameError, true},
+		{"shop.impulse-max.com", dns.TypeAAAA, dns.RcodeSuccess, true},
+		{"www.impulse-max.com", dns.TypeA, dns.RcodeNameError, true},
+		{"shop.impulse-max.com", dns.TypeA, dns.RcodeSuccess, false},
+		{"missing.other.org", dns.TypeA, dns.RcodeNameError, false},
+	} {
+		resp := ask(t, s, "udp", tc.name, tc.qtype)
+		var soa *dns.SOA
+		for _, rr := range resp.Ns {
+			if x, ok := rr.(*dns.SOA); ok {
+				soa = x
+			}
+		}
+		if resp.Rcode != tc.rcode || (soa != nil) != tc.soa {
+			t.Errorf("%s %s: rcode %s, SOA %v; want %s, SOA %v", tc.name, dns.TypeToString[tc.qtype],
+				dns.RcodeToString[resp.Rcode], soa, dns.RcodeToString[tc.rcode], tc.soa)
+			continue
+		}
+		if soa != nil && (soa.Hdr.Ttl != 3600 || soa.Minttl != 900 || soa.Hdr.Name != "impulse-max.com.") {
+			t.Errorf("%s: SOA %v", tc.name, soa)
+		}
+	}
+	s.SetSOA("impulse-max.com", 0, 0)
+	if resp := ask(t, s, "udp", "missing.impulse-max.com", dns.TypeA); len(resp.Ns) != 0 {
+		t.Errorf("a removed SOA is still served: %v", resp.Ns)
+	}
+}
