@@ -199,6 +199,12 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		p, err = s.auth.authenticate(ctx.Context(), header, addr)
 	}
 	var limited *rateLimited
+	if op := ctx.Operation(); err != nil && op != nil && op.Metadata["authOptional"] == true && !errors.As(err, &limited) &&
+		(err == errNoToken || err == errBadToken || err == errNoSession || err == errBadSession) {
+		// "Who am I" answers "nobody" instead of 401, so a page can ask without an error.
+		next(ctx)
+		return
+	}
 	switch {
 	case err == nil && sess != nil:
 		if !checkCSRF(ctx, sess) {

@@ -196,9 +196,10 @@ var (
 
 // SessionInfo describes who the caller is; csrf_token is present when the caller is a session.
 type SessionInfo struct {
-	Role       string     `json:"role" enum:"admin,customer"`
+	SignedIn   bool       `json:"signed_in" doc:"false: no valid token or session came with the request (GET /api/session only)"`
+	Role       string     `json:"role,omitempty" enum:"admin,customer"`
 	CustomerID *int64     `json:"customer_id,omitempty"`
-	Via        string     `json:"via" enum:"session,token" doc:"How this request was authenticated"`
+	Via        string     `json:"via,omitempty" enum:"session,token" doc:"How this request was authenticated"`
 	CSRFToken  string     `json:"csrf_token,omitempty" doc:"Send as X-CSRF-Token on every state-changing request made with the session cookie"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 }
@@ -217,7 +218,7 @@ type sessionOutput struct {
 }
 
 func infoOf(p Principal, via string) SessionInfo {
-	info := SessionInfo{Role: p.Role, Via: via}
+	info := SessionInfo{SignedIn: true, Role: p.Role, Via: via}
 	if p.Role == RoleCustomer {
 		id := p.CustomerID
 		info.CustomerID = &id
@@ -239,9 +240,13 @@ func (s *Server) registerSessions() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-session", Method: http.MethodGet, Path: "/api/session",
 		Summary: "Who am I: the caller's role, customer and (for a session) CSRF token", Tags: []string{"session"},
-		Errors: []int{401},
+		Description: "Answers 200 with signed_in false, not 401, when no valid token or session came with the request.",
+		Metadata:    map[string]any{"authOptional": true}, Errors: []int{429},
 	}, func(ctx context.Context, _ *struct{}) (*itemOutput[SessionInfo], error) {
 		p := principalFrom(ctx)
+		if p.Role == "" {
+			return &itemOutput[SessionInfo]{Body: SessionInfo{}}, nil
+		}
 		if sess := sessionFrom(ctx); sess != nil {
 			info := infoOf(p, "session")
 			info.CSRFToken = csrfToken(sess.secret)

@@ -72,8 +72,9 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.ServeContent(w, r, rel, time.Time{}, bytes.NewReader(b))
 			return
 		}
-		if strings.HasPrefix(rel, "assets/") || path.Ext(rel) != "" {
-			// A missing asset is a 404, not the application: a stale page must not load HTML as script.
+		if strings.HasPrefix(rel, "assets/") {
+			// A missing asset is a 404, not the application: a stale page must not load HTML as
+			// script. Anything else is a route of the application (/ui/domains/www.x.com too).
 			hd.Set("Cache-Control", "no-store")
 			http.NotFound(w, r)
 			return

@@ -226,7 +226,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Who am I: the caller's role, customer and (for a session) CSRF token */
+        /**
+         * Who am I: the caller's role, customer and (for a session) CSRF token
+         * @description Answers 200 with signed_in false, not 401, when no valid token or session came with the request.
+         */
         get: operations["get-session"];
         put?: never;
         /**
@@ -685,6 +688,8 @@ export interface components {
             error?: string;
             found?: string;
             method?: string;
+            /** Format: int64 */
+            negative_ttl?: number;
             rcode: string;
             reason: string;
             resolver: string;
@@ -700,12 +705,14 @@ export interface components {
             /** Format: date-time */
             expires_at?: string;
             /** @enum {string} */
-            role: "admin" | "customer";
+            role?: "admin" | "customer";
+            /** @description false: no valid token or session came with the request (GET /api/session only) */
+            signed_in: boolean;
             /**
              * @description How this request was authenticated
              * @enum {string}
              */
-            via: "session" | "token";
+            via?: "session" | "token";
         };
         Step: {
             /** @description What the step waits for, in the request's language */
@@ -2090,8 +2097,8 @@ export interface operations {
                     "application/json": components["schemas"]["SessionInfo"];
                 };
             };
-            /** @description Unauthorized */
-            401: {
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
