@@ -113,9 +113,15 @@ func bootContainer(t *testing.T) *container {
 	}
 	go func() { _ = c.nspawn.Wait(); close(c.exited) }()
 	c.pid = c.findInit(t)
-	// systemd's own wait: running, or degraded when some unit failed (listed for the log).
-	out, err := c.exec(90*time.Second, "systemctl", "is-system-running", "--wait")
-	state := strings.TrimSpace(out)
+	// systemd's own wait: running, or degraded when some unit failed (listed for the log). Until
+	// its socket is up systemctl cannot connect, or says "offline": ask again.
+	var out, state string
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		out, err = c.exec(90*time.Second, "systemctl", "is-system-running", "--wait")
+		if state = strings.TrimSpace(out); state == "running" || state == "degraded" {
+			break
+		}
+	}
 	if state != "running" && state != "degraded" {
 		cannotRun(t, fmt.Sprintf("the container's systemd did not reach running: %q %v\n%s", state, err, lastLines(c.console.String(), 30)))
 	}

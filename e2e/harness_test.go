@@ -234,6 +234,10 @@ type agentStatus struct {
 	Cloudflared struct {
 		ActiveState     string `json:"active_state"`
 		RestartsByAgent int64  `json:"restarts_by_agent"`
+		Replicas        []struct {
+			Unit        string `json:"unit"`
+			ActiveState string `json:"active_state"`
+		} `json:"replicas"`
 	} `json:"cloudflared"`
 }
 
