@@ -40,6 +40,10 @@ type Handler interface {
 	// Base reports the operator's base file: sent after welcome and again after BaseChanged
 	// whenever its hash differs from what this session last sent.
 	Base() protocol.Base
+	// Probe answers a probe of a backend (see probe.go): only a service of a managed rule in
+	// force (MatchRule; NotInRules otherwise), sent with ProbeService. ctx carries the
+	// request's timeout; the link has already applied the agent's probe budget.
+	Probe(ctx context.Context, req protocol.ProbeRequest) protocol.ProbeResult
 }
 
 // Config of a Link.
@@ -51,7 +55,12 @@ type Config struct {
 	StatusInterval time.Duration
 	// Backoff bounds for redialling; defaults 1s and 30s.
 	MinBackoff, MaxBackoff time.Duration
-	Logger                 *slog.Logger
+	// Probe budget: MaxProbes at once, ProbeBurst then one per ProbeInterval; defaults
+	// DefaultMaxProbes, DefaultProbeBurst, DefaultProbeInterval.
+	MaxProbes     int
+	ProbeBurst    int
+	ProbeInterval time.Duration
+	Logger        *slog.Logger
 }
 
 // State is the connection as /status shows it.
@@ -74,6 +83,7 @@ type Link struct {
 	state State
 
 	baseKick chan struct{}
+	probes   *probeGate
 }
 
 // New returns a Link; Run starts it.
@@ -93,7 +103,17 @@ func New(cfg Config, h Handler) *Link {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Link{cfg: cfg, h: h, state: State{Endpoint: cfg.Addr}, baseKick: make(chan struct{}, 1)}
+	if cfg.MaxProbes <= 0 {
+		cfg.MaxProbes = DefaultMaxProbes
+	}
+	if cfg.ProbeBurst <= 0 {
+		cfg.ProbeBurst = DefaultProbeBurst
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	return &Link{cfg: cfg, h: h, state: State{Endpoint: cfg.Addr}, baseKick: make(chan struct{}, 1),
+		probes: newProbeGate(cfg.MaxProbes, cfg.ProbeBurst, cfg.ProbeInterval)}
 }
 
 // BaseChanged tells the link that the base file may have changed; the session reports it again
@@ -294,7 +314,7 @@ func (l *Link) serveStream(ctx context.Context, stream *yamux.Stream, endWith fu
 		endWith(m)
 		return
 	case protocol.ProbeRequest:
-		reply = probe(ctx, m)
+		reply = l.probe(ctx, m)
 	default:
 		l.cfg.Logger.Warn("unexpected message from the control plane", "type", m.MessageType())
 		return

@@ -126,7 +126,7 @@ func (s *Server) handshake(ctx context.Context, conn net.Conn, key, remote strin
 	}
 	sess := &session{agent: agent, tokenHash: sum, authAt: authAt, remote: remote, epoch: epoch,
 		kick: make(chan struct{}, 1), applied: hello.Applied.Version,
-		slots: make(chan struct{}, s.MaxStreams), large: make(chan struct{}, 1)}
+		slots: make(chan struct{}, s.MaxStreams), large: make(chan struct{}, 1), probeSlots: make(chan struct{}, s.MaxProbes)}
 	if err := protocol.WriteMessage(conn, protocol.Welcome{ProtocolVersion: protocol.ProtocolVersion,
 		SessionEpoch: sess.epoch, ServerTime: time.Now().UTC()}); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,8 @@ type Listener struct {
 	ConnConfig        *pgx.ConnConfig // a copy of the pool's config is fine; this connection is not pooled
 	ReconcileInterval time.Duration   // default 30s
 	Logger            *slog.Logger
+
+	connected atomic.Bool // a LISTEN connection is up (Ready)
 }
 
 // Run listens until ctx ends, reconnecting with capped, jittered backoff.
@@ -81,6 +84,8 @@ func (l *Listener) session(ctx context.Context, changes Changes, interval time.D
 		}
 	}
 	changes.All()
+	l.connected.Store(true)
+	defer l.connected.Store(false)
 	next := time.Now().Add(interval)
 	for {
 		waitCtx, cancel := context.WithDeadline(ctx, next)

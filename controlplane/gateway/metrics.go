@@ -20,6 +20,7 @@ type metrics struct {
 	reportsDropped  *prometheus.CounterVec // reports over their rate, by type
 	reportsDelayed  *prometheus.CounterVec // reports held back to their rate, by type
 	sessionsRevoked prometheus.Counter
+	probes          *prometheus.CounterVec // probes asked of agents, by result
 }
 
 func (m *metrics) init() {
@@ -62,6 +63,10 @@ func (m *metrics) init() {
 			Name: "sajet_gateway_delayed_reports_total",
 			Help: "Agent reports held back because they came faster than their rate limit, by type (base reports wait; status reports are dropped).",
 		}, []string{"type"})
+		m.probes = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sajet_gateway_probes_total",
+			Help: "Backend probes asked of agents (diagnostics), by result: answered (an HTTP response arrived), failed (the agent reports why not), refused (not_in_rules, or the agent's own budget), rate_limited (this replica's per-agent budget; not sent) or error (no usable answer).",
+		}, []string{"result"})
 		m.sessionsRevoked = prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sajet_gateway_revoked_sessions_total",
 			Help: "Agent sessions ended because the agent was revoked or its token rotated.",
@@ -112,5 +117,5 @@ func (s *Server) Collectors() []prometheus.Collector {
 		return float64(n)
 	})
 	return []prometheus.Collector{s.metrics.push, s.metrics.apply, s.metrics.handshakes, s.metrics.statuses, s.metrics.unknownLookups,
-		s.metrics.streams, s.metrics.reportsDropped, s.metrics.reportsDelayed, s.metrics.sessionsRevoked, sessions, pending, streams}
+		s.metrics.streams, s.metrics.reportsDropped, s.metrics.reportsDelayed, s.metrics.sessionsRevoked, s.metrics.probes, sessions, pending, streams}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -28,6 +29,9 @@ const (
 	DefaultStatusInterval          = time.Second
 	DefaultBaseInterval            = 5 * time.Second
 	DefaultTokenReloadInterval     = time.Minute
+	DefaultMaxProbes               = 4
+	DefaultProbeBurst              = 10
+	DefaultProbeInterval           = time.Second
 )
 
 // Server accepts agent connections (already TLS, from the listener given to Serve), authenticates
@@ -82,11 +86,18 @@ type Server struct {
 	// notification on store.AgentChannel (notifications are lost while the listener reconnects).
 	// Default 1m.
 	TokenReloadInterval time.Duration
+	// MaxProbes, ProbeBurst and ProbeInterval bound the backend probes this replica asks of one
+	// agent (see Probe): MaxProbes at once, ProbeBurst then one per ProbeInterval; a probe over
+	// the budget is not sent. Defaults 4, 10 and 1s.
+	MaxProbes     int
+	ProbeBurst    int
+	ProbeInterval time.Duration
 
 	mu       sync.Mutex
 	sessions map[int64]*session           // by agent id: the newest session of an agent wins
 	byTunnel map[int64]map[int64]*session // tunnel id → agent id → session, for notifications
 
+	serving  atomic.Bool // Serve is accepting connections (Ready)
 	initOnce sync.Once
 	loader   desiredLoader
 	metrics  metrics
@@ -117,6 +128,9 @@ type session struct {
 	status   bucket        // status reports stored
 	log      logThrottle
 	ending   sync.Once
+
+	probeSlots chan struct{} // probes in flight on this session: MaxProbes
+	probeRate  bucket        // probes asked of this agent
 }
 
 func (s *Server) failures() *authlimit.Limiter {
@@ -168,6 +182,15 @@ func (s *Server) init() {
 		if s.AckTimeout <= 0 {
 			s.AckTimeout = 2 * time.Minute
 		}
+		if s.MaxProbes <= 0 {
+			s.MaxProbes = DefaultMaxProbes
+		}
+		if s.ProbeBurst <= 0 {
+			s.ProbeBurst = DefaultProbeBurst
+		}
+		if s.ProbeInterval <= 0 {
+			s.ProbeInterval = DefaultProbeInterval
+		}
 		s.hsPerAddr = map[string]int{}
 		s.tokens.reload = make(chan struct{}, 1)
 		s.metrics.init()
@@ -184,6 +207,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.reloadTokens(ctx)
 	go s.runTokens(ctx)
 	go func() { <-ctx.Done(); ln.Close() }()
+	s.serving.Store(true)
+	defer s.serving.Store(false)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {

@@ -47,6 +47,10 @@ const (
 	// every byte escaped at worst (7.8 MiB; real NACKs take a few KiB). The control plane reads
 	// one at a time per session, from an authenticated agent.
 	MaxAckFrameSize = MaxRejections*((MaxHostnameLen+MaxRejectionErrorLen+MaxStateLen)*6+64) + MaxErrorLen*6 + 1<<10
+	// MaxProbeResultFrameSize bounds a ProbeResult: a URL, a hostname, a failure code and an
+	// error text at their limits, every byte escaped at worst (about 38 KiB). The control plane
+	// reads one per probe stream it opened.
+	MaxProbeResultFrameSize = (MaxURLLen+MaxHostnameLen+MaxStateLen+MaxErrorLen)*6 + 1<<10
 )
 
 // headerSize is the length prefix: a big-endian uint32.

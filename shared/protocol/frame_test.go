@@ -298,10 +298,13 @@ func TestFrameLimitsFitTheLargestValidMessage(t *testing.T) {
 	for i := range nack.Rejected {
 		nack.Rejected[i] = Rejection{Hostname: worst(MaxHostnameLen), Reason: RejectCloudflared, Error: worst(MaxRejectionErrorLen)}
 	}
+	probe := ProbeResult{URL: worst(MaxURLLen), Error: worst(MaxErrorLen), DurationMS: 1 << 62,
+		Hostname: worst(MaxHostnameLen), Failure: worst(MaxStateLen)}
 	for _, tc := range []struct {
 		msg   Message
 		limit int
 	}{
+		{probe, MaxProbeResultFrameSize},
 		{hello, MaxHelloFrameSize},
 		{errMsg, MaxHandshakeReplySize},
 		{welcome, MaxHandshakeReplySize},

@@ -52,5 +52,9 @@ func sampleMessages() []Message {
 		ProbeRequest{URL: "https://backend.internal:8443/healthz", TimeoutMS: 5000},
 		ProbeResult{URL: "https://backend.internal:8443/healthz", OK: true, Status: 200, DurationMS: 12},
 		ProbeResult{URL: "http://10.0.0.1/", OK: false, Error: "dial tcp 10.0.0.1:80: connect: connection refused", DurationMS: 3},
+		ProbeRequest{URL: "http://10.10.10.105:8069", TimeoutMS: 5000, Hostname: "www.impulse-max.com"},
+		ProbeResult{URL: "http://10.10.10.105:8069", OK: false, Error: "dial tcp 10.10.10.105:8069: connect: connection refused",
+			DurationMS: 1, Hostname: "www.impulse-max.com", Failure: ProbeRefused},
+		ProbeResult{URL: "http://10.10.10.105:8069", OK: true, Status: 502, DurationMS: 4, Hostname: "www.impulse-max.com"},
 	}
 }

@@ -177,21 +177,49 @@ type Status struct {
 	Unit       UnitState    `json:"unit"`
 }
 
-// ProbeRequest asks the agent whether the tunnel host can reach URL (a
-// tenant's backend), control plane → agent on its own stream.
+// ProbeRequest asks the agent whether the tunnel host reaches a tenant's backend the way
+// cloudflared would (protocol 3), control plane → agent on its own stream. The agent probes only
+// a service in the managed rules it currently applies: URL must be the service of one of them,
+// and Hostname, when given, that rule's hostname; anything else is refused with
+// ProbeNotInRules, so the wire can never make the agent fetch an arbitrary URL. The request goes
+// to the service with Host: the rule's hostname, as cloudflared sends a visitor's request.
 type ProbeRequest struct {
 	URL       string `json:"url"`
 	TimeoutMS int    `json:"timeout_ms"`
+	// Hostname is the customer's hostname whose rule is probed (empty in requests of builds
+	// before it was added: then any rule with the service URL).
+	Hostname string `json:"hostname,omitempty"`
 }
 
-// ProbeResult answers a ProbeRequest. OK means an HTTP response arrived
-// (any status); Error says why not.
+// Probe failures, ProbeResult.Failure: why no HTTP response arrived, as a code programs and
+// sentences can rely on. An agent may send a code this build does not know (a newer agent);
+// it is then shown as ProbeError.
+const (
+	ProbeNotInRules  = "not_in_rules"       // the URL (and hostname) is not a rule the agent applies: refused
+	ProbeRateLimited = "rate_limited"       // over the agent's probe budget: not sent
+	ProbeBusy        = "busy"               // an apply holds the rules; ask again in a moment
+	ProbeInvalid     = "invalid"            // the request failed validation
+	ProbeRefused     = "connection_refused" // nothing listens at the service's address
+	ProbeTimeout     = "timeout"            // no answer within the timeout (connect, TLS or response)
+	ProbeDNS         = "dns"                // the service's host name does not resolve on the tunnel host
+	ProbeTLS         = "tls"                // the TLS handshake or the origin's certificate failed
+	ProbeReset       = "connection_reset"   // the connection was reset or closed before an answer
+	ProbeUnreachable = "unreachable"        // no route to the service's network
+	ProbeProtocol    = "protocol"           // the service did not answer HTTP
+	ProbeError       = "error"              // anything else; Error says what
+)
+
+// ProbeResult answers a ProbeRequest. OK means an HTTP response arrived (any status: the
+// question is the path to the backend; what the status means is the control plane's call);
+// otherwise Failure says why not, with Error's detail.
 type ProbeResult struct {
 	URL        string `json:"url"`
 	OK         bool   `json:"ok"`
 	Status     int    `json:"status,omitempty"`
 	Error      string `json:"error,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+	Hostname   string `json:"hostname,omitempty"` // the Host the request carried
+	Failure    string `json:"failure,omitempty"`  // a Probe* code when !OK
 }
 
 // MessageType implements Message.

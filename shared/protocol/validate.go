@@ -37,6 +37,11 @@ const (
 	// that a diagnostics request does not hang.
 	MinProbeTimeoutMS = 100
 	MaxProbeTimeoutMS = 30_000
+	// A probe reads at most MaxProbeBodyBytes of a response body and accepts response headers of
+	// at most MaxProbeHeaderBytes: the answer's status is the point, and a backend must not be
+	// able to make the agent buffer its whole response.
+	MaxProbeBodyBytes   = 64 << 10
+	MaxProbeHeaderBytes = 64 << 10
 )
 
 // FieldError is a validation failure of one field; Field is the JSON path
@@ -270,6 +275,7 @@ func (p ProbeRequest) Validate() error {
 	return errors.Join(
 		checkProbeURL("url", p.URL),
 		checkProbeTimeout("timeout_ms", p.TimeoutMS),
+		checkLen("hostname", p.Hostname, MaxHostnameLen, false),
 	)
 }
 
@@ -301,7 +307,8 @@ func checkProbeTimeout(field string, ms int) error {
 }
 
 // Validate implements Message. The URL is only length-checked: a result
-// echoes what was asked and must be storable even if odd.
+// echoes what was asked and must be storable even if odd. Failure is a code of at most
+// MaxStateLen bytes; codes this build does not know are accepted (a newer agent's).
 func (p ProbeResult) Validate() error {
 	errs := []error{
 		checkLen("url", p.URL, MaxURLLen, true),
@@ -313,6 +320,11 @@ func (p ProbeResult) Validate() error {
 	}
 	if !p.OK && p.Error == "" {
 		errs = append(errs, fieldErr("error", "required when ok is false"))
+	}
+	errs = append(errs, checkLen("hostname", p.Hostname, MaxHostnameLen, false),
+		checkLen("failure", p.Failure, MaxStateLen, false))
+	if p.OK && p.Failure != "" {
+		errs = append(errs, fieldErr("failure", "only allowed when ok is false"))
 	}
 	return errors.Join(errs...)
 }

@@ -128,6 +128,13 @@ func TestValidate(t *testing.T) {
 		{"a probe result status must be an HTTP status", ProbeResult{URL: "https://a.example", OK: true, Status: 42}, "status: 42"},
 		{"a probe result needs the URL", ProbeResult{OK: true, Status: 200}, "url: required"},
 		{"a probe result negative duration is rejected", ProbeResult{URL: "x", OK: true, DurationMS: -1}, "duration_ms"},
+		{"a probe may name the rule's hostname", ProbeRequest{URL: "http://10.0.0.1:8069", TimeoutMS: 1000, Hostname: "www.x.com"}, ""},
+		{"a probe hostname over 253 bytes is rejected", ProbeRequest{URL: "http://10.0.0.1:8069", TimeoutMS: 1000, Hostname: long(254)}, "hostname: 254 bytes"},
+		{"a failed probe result carries its failure code", ProbeResult{URL: "x", Error: "refused", Failure: ProbeRefused}, ""},
+		{"an unknown failure code from a newer agent is accepted", ProbeResult{URL: "x", Error: "e", Failure: "quic_blocked"}, ""},
+		{"a failure code over 64 bytes is rejected", ProbeResult{URL: "x", Error: "e", Failure: long(65)}, "failure: 65 bytes"},
+		{"a successful probe result has no failure", ProbeResult{URL: "x", OK: true, Status: 200, Failure: ProbeTimeout}, "failure: only allowed"},
+		{"a probe result hostname over 253 bytes is rejected", ProbeResult{URL: "x", OK: true, Status: 200, Hostname: long(254)}, "hostname: 254 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
