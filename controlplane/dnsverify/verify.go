@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/jeturing/sajet-domains/controlplane/cloudflare/issuers"
 	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
@@ -24,9 +25,9 @@ const (
 )
 
 // defaultCAAIssuers returns the CAA issuer domains of the certificate authorities Cloudflare uses
-// for custom hostnames (developers.cloudflare.com/ssl/reference/certificate-authorities/): a CAA
-// set that allows none of them blocks the certificate of the customer's hostname.
-func defaultCAAIssuers() []string { return []string{"letsencrypt.org", "pki.goog", "ssl.com"} }
+// for custom hostnames, from the one list of them (controlplane/cloudflare/issuers): a CAA set
+// that allows none of them blocks the certificate of the customer's hostname.
+func defaultCAAIssuers() []string { return issuers.CAADomains() }
 
 // Config configures a Verifier. Zero values mean the defaults above.
 type Config struct {
