@@ -66,7 +66,10 @@ type Config struct {
 	// StateDir holds the applied state and the pending marker across crashes.
 	StateDir string `yaml:"state_dir"`
 
-	// MinRestartInterval spaces cloudflared restarts; changes meanwhile are coalesced.
+	// MinRestartInterval spaces cloudflared restarts; changes meanwhile are coalesced. Keep it
+	// above 2s unless the units lift systemd's start limit: by default systemd refuses a sixth
+	// start of a unit within 10s (StartLimitBurst=5, StartLimitIntervalSec=10s; the job fails and
+	// the unit shows start-limit-hit), and every apply starts every unit once.
 	MinRestartInterval time.Duration `yaml:"min_restart_interval"`
 	// RestartTimeout bounds the restart job (systemd's own timeout may be longer).
 	RestartTimeout time.Duration `yaml:"restart_timeout"`
