@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 BUILDFLAGS := -trimpath -buildmode=pie
 PKGS    := ./...
 
-.PHONY: all build run test lint bench clean deb test-packaging test-system
+.PHONY: all build run test lint bench clean deb test-packaging test-system ui ui-check screenshots
 
 all: build
 
@@ -30,9 +30,30 @@ test-system:
 run: build
 	./bin/sajet-controlplane dev
 
-# Go tests, then the packaging checks (lintian, unit verification, install/upgrade/purge cycle),
-# then the agent's package on a booted systemd (test-system).
-test: lint
+# The web UI (controlplane/web): its built files, the OpenAPI copy and the typed client are
+# committed, so `go build` and `make run` need no node. `make ui` rebuilds all three from source:
+# npm ci, openapi.json from the live API, the client generated from it, svelte-check, vite build.
+UI_DIR := controlplane/web/ui
+ui:
+	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20||(a===20&&b<19)) { console.error("make ui needs node >= 20.19 (vite 8), this is "+process.version); process.exit(1) }'
+	cd $(UI_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	$(GO) test ./controlplane/web -run '^TestCommittedOpenAPIIsTheLiveOne$$' -count=1 -update
+	cd $(UI_DIR) && npm run --silent gen:api && npm run --silent check && npm run --silent build
+
+# make test's proof that what is committed is what the sources build (the build is byte-reproducible).
+UI_OUTPUTS := controlplane/web/dist controlplane/web/openapi.json $(UI_DIR)/src/lib/api/schema.d.ts $(UI_DIR)/package-lock.json
+ui-check: ui
+	@changed=$$(git status --porcelain -- $(UI_OUTPUTS)); \
+	if [ -n "$$changed" ]; then echo "the committed web UI differs from what its sources build: run make ui and commit"; echo "$$changed"; exit 1; fi
+
+# The README's screenshots of the Domains page and the DNS wizard (docs/screenshots/), taken by
+# chromedp from the real control plane.
+screenshots:
+	SAJET_SCREENSHOTS=docs/screenshots $(GO) test ./controlplane/web -run '^TestScreenshots$$' -count=1 -v
+
+# Go tests (the browser tests included), then the packaging checks (lintian, unit verification,
+# install/upgrade/purge cycle), then the agent's package on a booted systemd (test-system).
+test: lint ui-check
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) test-packaging
 	$(MAKE) test-system

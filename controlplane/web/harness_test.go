@@ -48,7 +48,7 @@ var (
 
 // chromium finds the browser, or skips the test saying why (fails under CI=true, where .ci/run
 // installs it).
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{os.Getenv("SAJET_CHROMIUM"), "chromium", "chromium-browser"} {
 		if name == "" {
@@ -66,7 +66,7 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path := chromium(t)
 	browserOnce.Do(func() {
@@ -95,7 +95,7 @@ func browser(t *testing.T) context.Context {
 // stack is the real control plane for one test: PostgreSQL, the DNS server the verifier asks,
 // the API with the embedded UI, live events, and the agent gateway.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	st     *store.Store
 	dns    *dnstest.Server
@@ -104,7 +104,7 @@ type stack struct {
 	ctx    context.Context
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	pool, dbURL := storetest.NewDBURL(t)
 	dnsSrv := dnstest.Start(t)
@@ -250,7 +250,7 @@ func (s *stack) signinLink(token string) string {
 
 // page is one browser tab with a console watcher.
 type page struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	s   *stack
 
@@ -273,7 +273,7 @@ func consoleProblem(m chromedp.ConsoleMessage) bool {
 	return true
 }
 
-func (s *stack) newPage(t *testing.T) *page {
+func (s *stack) newPage(t testing.TB) *page {
 	t.Helper()
 	// A browser context of its own: cookies and storage are not shared with other tests (all
 	// servers are on 127.0.0.1, and cookies do not tell ports apart).

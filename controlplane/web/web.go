@@ -63,7 +63,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rel = strings.TrimPrefix(path.Clean("/"+rel), "/")
 	if rel != "" && rel != "index.html" {
 		if b, err := fs.ReadFile(h.files, rel); err == nil {
-			if strings.HasPrefix(rel, "assets/") {
+			if rel == "assets" || strings.HasPrefix(rel, "assets/") {
 				// Vite names every asset by a hash of its content.
 				hd.Set("Cache-Control", "public, max-age=31536000, immutable")
 			} else {
@@ -72,7 +72,7 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.ServeContent(w, r, rel, time.Time{}, bytes.NewReader(b))
 			return
 		}
-		if strings.HasPrefix(rel, "assets/") {
+		if rel == "assets" || strings.HasPrefix(rel, "assets/") {
 			// A missing asset is a 404, not the application: a stale page must not load HTML as
 			// script. Anything else is a route of the application (/ui/domains/www.x.com too).
 			hd.Set("Cache-Control", "no-store")
