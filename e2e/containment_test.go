@@ -166,7 +166,8 @@ func TestBaseFileCollisionsAreContainedAndHeal(t *testing.T) {
 	writeFile(t, s.node.basePath, withGrafana)
 	testwait.For(t, 30*time.Second, func() string {
 		status, detail, _ := s.tunnelStep(t, "grafana.operator-internal.com")
-		if status != "failed" || !strings.Contains(detail, "tunnel host's own configuration") {
+		// The API answers in Spanish by default (docs/I18N.md).
+		if status != "failed" || !strings.Contains(detail, "configuración propia del servidor del túnel") {
 			return "colliding domain's tunnel step: " + status + " " + detail
 		}
 		c := s.node.config(t)
