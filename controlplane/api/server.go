@@ -55,6 +55,11 @@ type Config struct {
 	SessionIdle, SessionAbsolute time.Duration
 	// UI, when set, is the web UI, served under /ui/; GET / redirects there.
 	UI http.Handler
+	// Diagnose builds the report of GET /api/domains/{d}/diagnose (diagnose.go); nil → 503.
+	Diagnose Diagnoser
+	// Ready are what the control plane depends on besides the database (the agent gateway when
+	// it is on), by name; /readyz fails naming each that is not ready (readyz.go).
+	Ready map[string]func() error
 }
 
 // Server is the HTTP handler of the REST API.
@@ -130,6 +135,7 @@ func New(cfg Config) *Server {
 	s.registerAgents()
 	s.registerSessions()
 	s.registerEvents()
+	s.registerDiagnose()
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -152,18 +158,6 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
-	if err := s.cfg.Store.Ping(ctx); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`{"status":"fail","checks":{"database":"unreachable"}}`))
-		return
-	}
-	_, _ = w.Write([]byte(`{"status":"pass","checks":{"database":"ok"}}`))
 }
 
 func (s *Server) observe(ctx huma.Context, next func(huma.Context)) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
+	"github.com/jeturing/sajet-domains/controlplane/diagnose"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
@@ -58,6 +59,9 @@ type Config struct {
 	HTTPMaxConns int
 	// TokenReload is how often every valid API token is reloaded (0: api.DefaultTokenReload).
 	TokenReload time.Duration
+
+	// DNSAuthPort is the port diagnostics ask authoritative name servers on (default 53).
+	DNSAuthPort string
 
 	// Agent gateway: TLS listener for edge agents; off unless a certificate and key are given.
 	AgentAddr    string
@@ -134,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go g.apiServer.FollowTokens(ctx, pool.Config().ConnConfig, cfg.TokenReload)
 	go g.apiServer.FollowEvents(ctx, pool.Config().ConnConfig)
 	go pruneSessions(ctx, g.store, logger)
-	if err := startGateway(ctx, pool, g.store, g.metrics, cfg, logger); err != nil {
+	if err := startGateway(ctx, g, cfg, logger); err != nil {
 		return err
 	}
 
@@ -185,6 +189,8 @@ type graph struct {
 	apiServer *api.Server
 	metrics   prometheus.Registerer     // the API's /metrics registry
 	prov      *provisioning.Provisioner // nil: provider disabled
+	gateway   *gateway.Server           // nil: no agent TLS certificate, the gateway is off
+	listener  *gateway.Listener         // with gateway
 }
 
 // build wires the control plane's parts on pool.
@@ -199,6 +205,11 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 	}
 	st := store.New(pool)
 	g := &graph{store: st}
+	if cfg.AgentTLSCert != "" && cfg.AgentTLSKey != "" {
+		g.gateway = &gateway.Server{Store: st, Logger: logger}
+		g.listener = &gateway.Listener{ConnConfig: pool.Config().ConnConfig, Logger: logger}
+	}
+	var report diagnose.Cloudflare // nil: the report says provisioning is off
 	enabled := cfg.CloudflareAPIToken != "" && cfg.CloudflareZoneID != ""
 	if enabled {
 		cf, err := cloudflare.New(cloudflare.Config{APIURL: cfg.CloudflareAPIURL, APIToken: cfg.CloudflareAPIToken,
@@ -215,6 +226,7 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 			return nil, err
 		}
 		st.UseOutbox(g.prov)
+		report = cf
 	} else if cfg.CloudflareAPIToken != "" || cfg.CloudflareZoneID != "" {
 		return nil, fmt.Errorf("cloudflare provider needs both --cloudflare-api-token and --cloudflare-zone-id")
 	}
@@ -222,16 +234,23 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
 		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
 	}, logger)
+	var prober diagnose.Prober // nil: the report says the gateway is off
+	ready := map[string]func() error{}
+	if g.gateway != nil {
+		prober = g.gateway
+		ready["agent_gateway"] = func() error { return errors.Join(g.gateway.Ready(), g.listener.Ready()) }
+	}
+	diag := diagnose.New(st, verifier, report, prober, diagnose.Config{AuthPort: cfg.DNSAuthPort, SaaS: enabled && cfg.SaaSMode})
 	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version, TrustedProxies: cfg.TrustedProxies,
-		AllowedBackendNets: cfg.AllowedBackendNets, UI: web.Handler()})
+		AllowedBackendNets: cfg.AllowedBackendNets, UI: web.Handler(), Diagnose: diag, Ready: ready})
 	g.api, g.apiServer, g.metrics = apiServer, apiServer, apiServer.Registry()
 	return g, nil
 }
 
 // startGateway serves edge agents on cfg.AgentAddr (TLS 1.3) and follows tunnel changes, until
 // ctx ends. Without a certificate the gateway is off and says so.
-func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, reg prometheus.Registerer, cfg Config, logger *slog.Logger) error {
-	if cfg.AgentTLSCert == "" || cfg.AgentTLSKey == "" {
+func startGateway(ctx context.Context, g *graph, cfg Config, logger *slog.Logger) error {
+	if g.gateway == nil {
 		logger.Warn("agent gateway disabled: give --agent-tls-cert and --agent-tls-key to accept edge agents")
 		return nil
 	}
@@ -243,15 +262,14 @@ func startGateway(ctx context.Context, pool *pgxpool.Pool, st *store.Store, reg 
 	if err != nil {
 		return fmt.Errorf("listen for agents on %s: %w", cfg.AgentAddr, err)
 	}
-	srv := &gateway.Server{Store: st, Logger: logger}
-	reg.MustRegister(srv.Collectors()...)
+	srv := g.gateway
+	g.metrics.MustRegister(srv.Collectors()...)
 	go func() {
 		if err := srv.Serve(ctx, ln); err != nil {
 			logger.Error("agent gateway stopped", "err", err)
 		}
 	}()
-	listener := &gateway.Listener{ConnConfig: pool.Config().ConnConfig, Logger: logger}
-	go func() { _ = listener.Run(ctx, srv) }()
+	go func() { _ = g.listener.Run(ctx, srv) }()
 	logger.Info("agent gateway listening", "addr", ln.Addr().String())
 	if cfg.AgentListening != nil {
 		cfg.AgentListening(ln.Addr().String())

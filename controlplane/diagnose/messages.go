@@ -50,6 +50,16 @@ func summary(works bool, v Verdict, failing []string) i18n.Text {
 		"Could not confirm that the domain works: some parts could not be checked.")
 }
 
+func msgCustomerBusy(n int) i18n.Text {
+	return i18n.F("Ya hay %d diagnósticos de dominios de este cliente en curso; vuelva a intentarlo cuando terminen.",
+		"%d reports of this customer's domains are already running; retry when they finish.", n)
+}
+
+func msgDomainTooOften(host string) i18n.Text {
+	return i18n.F("%s se diagnosticó demasiadas veces seguidas; vuelva a intentarlo en unos segundos.",
+		"%s was diagnosed too often; retry in a few seconds.", host)
+}
+
 // Resolvers.
 
 func msgRecursiveOK(d domainFacts, method string) i18n.Text {

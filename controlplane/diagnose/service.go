@@ -3,7 +3,6 @@ package diagnose
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -116,22 +115,21 @@ func New(st *store.Store, v Verifier, cf Cloudflare, prober Prober, cfg Config) 
 // customer has too many reports running; retry after RetryAfter.
 type RateLimitedError struct {
 	RetryAfter time.Duration
-	Reason     string
+	Reason     i18n.Text
 }
 
-func (e *RateLimitedError) Error() string { return e.Reason }
+func (e *RateLimitedError) Error() string { return e.Reason.EN }
 
 // admit applies the per-domain rate and the per-customer concurrency.
 func (s *Service) admit(d store.Domain) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running[d.CustomerID] >= s.cfg.Concurrent {
-		return nil, &RateLimitedError{RetryAfter: time.Second,
-			Reason: fmt.Sprintf("%d reports of this customer's domains are already running; retry when they finish", s.cfg.Concurrent)}
+		return nil, &RateLimitedError{RetryAfter: time.Second, Reason: msgCustomerBusy(s.cfg.Concurrent)}
 	}
 	if s.perDomain != nil {
 		if wait := s.perDomain.Take("d:"+strconv.FormatInt(d.ID, 10), time.Now()); wait > 0 {
-			return nil, &RateLimitedError{RetryAfter: wait, Reason: d.ExternalDomain + " was diagnosed too often; retry later"}
+			return nil, &RateLimitedError{RetryAfter: max(wait, time.Second), Reason: msgDomainTooOften(d.ExternalDomain)}
 		}
 	}
 	s.running[d.CustomerID]++

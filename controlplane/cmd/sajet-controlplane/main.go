@@ -4,6 +4,7 @@
 //	sajet-controlplane serve   --database-url URL [--http-addr 127.0.0.1:8080] [--zone sajet.us] [--dns-resolver host:port]...
 //	sajet-controlplane token create --database-url URL --role admin|customer [--customer-id N]
 //	sajet-controlplane dev     [--dir ./.dev] [--http-addr 127.0.0.1:8080]
+//	sajet-controlplane inspect --api URL --token T [--json] [--lang es|en] [--verbose] HOST
 //
 // Every flag has an environment twin: SAJET_ + upper snake case (SAJET_DATABASE_URL).
 package main
@@ -18,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +43,7 @@ commands:
   serve          run the control plane
   token create   create an API token and print it
   dev            run everything locally with a private PostgreSQL under ./.dev
+  inspect        diagnose a domain through the API: exit 0 only when it works
   version        print the version
 
 Run "sajet-controlplane <command> -h" for the command's flags. Every flag has an environment
@@ -51,6 +54,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errDomainDoesNotWork) {
+			os.Exit(1)
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "sajet-controlplane:", err)
 		}
@@ -75,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCmd(ctx, args[2:], stdout, stderr)
 	case "dev":
 		return devCmd(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return inspectCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version)
 		return nil
@@ -150,6 +158,7 @@ type serveFlags struct {
 	trustedProxies                  envflag.List
 	allowBackendNets                envflag.List
 	httpMaxConns                    int
+	dnsAuthPort                     int
 	proxies                         []netip.Prefix // parsed by check
 	backendNets                     []netip.Prefix // parsed by check
 }
@@ -179,6 +188,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.Var(&f.trustedProxies, "trusted-proxy", "CIDR (or address) of a reverse proxy in front of the REST API whose X-Forwarded-For names the client (repeatable)")
 	fs.Var(&f.allowBackendNets, "allow-backend-net", "CIDR (or address) where tenant backends may be even though it is link-local, where cloud metadata services live (repeatable)")
 	fs.IntVar(&f.httpMaxConns, "http-max-conns", app.DefaultHTTPMaxConns, "most REST API connections open at once; more wait until one closes")
+	fs.IntVar(&f.dnsAuthPort, "dns-auth-port", 53, "port of authoritative name servers, which diagnostics ask directly")
 }
 
 // check rejects flag values that would misbehave later instead of failing at start.
@@ -194,6 +204,8 @@ func (f *serveFlags) check() error {
 		return fmt.Errorf("--job-rescue-after must be at least 2s, not %s", f.rescueAfter)
 	case f.httpMaxConns < 1:
 		return fmt.Errorf("--http-max-conns must be at least 1, not %d", f.httpMaxConns)
+	case f.dnsAuthPort < 1 || f.dnsAuthPort > 65535:
+		return fmt.Errorf("--dns-auth-port must be a port number, not %d", f.dnsAuthPort)
 	}
 	proxies, err := api.ParseNets(f.trustedProxies)
 	if err != nil {
@@ -215,6 +227,7 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		CloudflareCalls: f.cfCalls,
 		AgentAddr:       f.agentAddr, AgentTLSCert: f.agentCert, AgentTLSKey: f.agentKey,
 		TrustedProxies: f.proxies, HTTPMaxConns: f.httpMaxConns, AllowedBackendNets: f.backendNets,
+		DNSAuthPort: strconv.Itoa(f.dnsAuthPort),
 		Provisioning: provisioning.Config{
 			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace, Concurrency: f.cfConcurrency,
 			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),

@@ -179,6 +179,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/domains/{d}/diagnose": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Why doesn't my domain work? One report: DNS (resolvers, authoritative servers, DNSSEC, CAA, conflicts), Cloudflare, the tunnel and the backend probed from each tunnel host
+         * @description Each part has a verdict (ok, warn, fail, unknown), a sentence in the request's language (Accept-Language), what to do (fix) and its evidence. `works` is true when no part fails and DNS, the tunnel and the backend were each seen working. Reports are limited per domain (6, then one per 10 s) and per customer (2 at once): 429 diagnose_rate_limited with Retry-After.
+         */
+        get: operations["diagnose-domain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/domains/{d}/verify": {
         parameters: {
             query?: never;
@@ -658,6 +678,20 @@ export interface components {
         ListOutputTunnelBody: {
             items: components["schemas"]["Tunnel"][] | null;
         };
+        Part: {
+            details?: string[] | null;
+            /** @description The data behind the verdict; its shape depends on the part */
+            evidence?: unknown;
+            /** @description What to do, when there is something to do */
+            fix?: string;
+            /** @description What was found, one sentence */
+            message: string;
+            /** @enum {string} */
+            name: "dns_recursive" | "dns_authoritative" | "dnssec" | "caa" | "conflicts" | "cloudflare" | "tunnel" | "backend";
+            title: string;
+            /** @enum {string} */
+            verdict: "ok" | "warn" | "fail" | "unknown";
+        };
         PatchDomainInputBody: {
             /** @description One primary domain per tenant deployment */
             is_primary?: boolean;
@@ -680,6 +714,32 @@ export interface components {
             suggestion?: string;
             title: string;
             type?: string;
+        };
+        Report: {
+            /** Format: date-time */
+            checked_at: string;
+            /** @description The customer's hostname (ASCII) */
+            domain: string;
+            /** Format: int64 */
+            domain_id: number;
+            /** Format: int64 */
+            duration_ms: number;
+            /** @description The platform hostname the customer's CNAME must reach */
+            expected: string;
+            /**
+             * @description The language of every sentence in the report
+             * @enum {string}
+             */
+            language: "es" | "en";
+            parts: components["schemas"]["Part"][] | null;
+            summary: string;
+            /**
+             * @description The worst verdict of the parts (fail > warn > unknown > ok)
+             * @enum {string}
+             */
+            verdict: "ok" | "warn" | "fail" | "unknown";
+            /** @description True when no part fails and DNS, the tunnel and the backend were each seen working */
+            works: boolean;
         };
         ResolverResult: {
             a: string[] | null;
@@ -1939,6 +1999,92 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "diagnose-domain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Domain id, external hostname or platform hostname */
+                d: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
