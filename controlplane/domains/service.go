@@ -16,6 +16,7 @@ import (
 	"github.com/jeturing/sajet-domains/shared/hostname"
 	"github.com/jeturing/sajet-domains/shared/ingress"
 
+	"github.com/jeturing/sajet-domains/internal/clock"
 	"github.com/jeturing/sajet-domains/internal/i18n"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	// SaaSMode says whether a Cloudflare for SaaS custom hostname is created for each external
 	// domain; without it Cloudflare refuses a customer's CNAME into our zone (1014/1001).
 	SaaSMode bool
+	// Health is the policy of the checks that never stop (health.go); zero fields take defaults.
+	Health Health
+	// Clock is the time checks are recorded at and decided by; nil is the real clock.
+	Clock clock.Clock
 }
 
 // Verifier checks DNS; *dnsverify.Verifier is the real one.
@@ -63,6 +68,10 @@ func New(st *store.Store, v Verifier, cfg Config, logger *slog.Logger) *Service 
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Health = cfg.Health.withDefaults()
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System
 	}
 	return &Service{store: st, rules: hostname.Rules{Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked}, verifier: v, cfg: cfg, logger: logger}
 }

@@ -2,7 +2,6 @@ package domains
 
 import (
 	"encoding/json"
-	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/shared/hostname"
@@ -21,6 +20,12 @@ const (
 	StateReady              = "ready"
 	StateActive             = "active"
 	StateDeleting           = "deleting"
+	// StateMisconfigured: verified, but its DNS no longer points at us; it keeps serving until
+	// its grace period ends (docs/AUTOMATION.md).
+	StateMisconfigured = "misconfigured"
+	// StateDeactivated: misconfigured past its grace period: out of the tunnel and Cloudflare
+	// until a good check brings it back.
+	StateDeactivated = "deactivated"
 )
 
 // State derives the human state of d.
@@ -28,9 +33,13 @@ func (s *Service) State(d store.Domain) string {
 	switch {
 	case d.DeletingAt != nil:
 		return StateDeleting
+	case d.DeactivatedAt != nil:
+		return StateDeactivated
+	case d.MisconfiguredAt != nil:
+		return StateMisconfigured
 	case d.IsActive:
 		return StateActive
-	case d.VerificationStatus != "verified" && d.VerifiedAt == nil && d.TXTVerifiedAt == nil && d.ExpiresAt != nil && d.ExpiresAt.Before(time.Now()):
+	case d.VerificationStatus != "verified" && d.VerifiedAt == nil && d.TXTVerifiedAt == nil && d.ExpiresAt != nil && d.ExpiresAt.Before(s.now()):
 		return StateExpired
 	case d.VerificationStatus == "pending":
 		return StatePendingDNS
@@ -73,16 +82,21 @@ func (s *Service) Steps(d store.Domain) []Step {
 			// hostname) while the customer fixes it.
 			detail = i18n.F("verificado; la última comprobación falló: %s", "verified; the last check failed: %s", *d.LastError)
 		}
-		steps = append(steps, Step{"dns", StepDone, detail})
+		if st := healthStep(d); st != nil {
+			steps = append(steps, *st)
+		} else {
+			steps = append(steps, Step{"dns", StepDone, detail})
+		}
 	case "failed":
 		detail := i18n.T("la última verificación falló", "the last verification failed")
 		if d.LastError != nil {
 			detail = *d.LastError
 		}
+		detail = i18n.Join(". ", detail, negativeNote(d))
 		steps = append(steps, Step{"dns", StepFailed, detail})
 	default:
-		steps = append(steps, Step{"dns", StepPending, i18n.F("configure el CNAME %s → %s y verifique", "create the CNAME %s → %s and verify",
-			d.ExternalDomain, d.SajetFullDomain)})
+		steps = append(steps, Step{"dns", StepPending, i18n.Join(". ", i18n.F("configure el CNAME %s → %s y verifique", "create the CNAME %s → %s and verify",
+			d.ExternalDomain, d.SajetFullDomain), negativeNote(d))})
 	}
 
 	switch {
@@ -126,6 +140,10 @@ func (s *Service) Steps(d store.Domain) []Step {
 	}
 
 	switch problem := d.IngressProblem(); {
+	case d.DeactivatedAt != nil:
+		steps = append(steps, Step{"tunnel_ingress", StepFailed, i18n.T(
+			"desactivado: sus reglas salieron del túnel hasta que el DNS vuelva a apuntar a la plataforma",
+			"deactivated: its rules left the tunnel until the DNS points to the platform again")})
 	case !problem.IsZero():
 		steps = append(steps, Step{"tunnel_ingress", StepFailed, problem})
 	case d.TunnelIngressConfigured:

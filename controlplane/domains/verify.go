@@ -2,7 +2,6 @@ package domains
 
 import (
 	"context"
-	"time"
 
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/store"
@@ -19,11 +18,23 @@ type VerifyOutcome struct {
 }
 
 // Verify checks the customer's DNS for d against every configured resolver and records the
-// outcome. A failed check is not an error: the outcome says what was found and what to create.
+// outcome, through the same health rules as the automatic checks (so a good answer recovers a
+// misconfigured or deactivated domain at once). A failed check is not an error: the outcome says
+// what was found and what to create.
 func (s *Service) Verify(ctx context.Context, actor string, d store.Domain) (VerifyOutcome, error) {
 	if d.DeletingAt != nil {
 		return VerifyOutcome{}, &Error{Kind: Conflict, Code: "domain_deleting", Message: msgDeleting}
 	}
+	out, err := s.check(ctx, actor, d, false)
+	if err != nil {
+		return VerifyOutcome{}, err
+	}
+	s.logger.InfoContext(ctx, "domain verified", "domain", d.ExternalDomain, "verified", out.Result.Verified, "method", out.Result.Method)
+	return out, nil
+}
+
+// verifyRequest is the DNS check of d.
+func verifyRequest(d store.Domain) dnsverify.Request {
 	req := dnsverify.Request{
 		Hostname:   d.ExternalDomain,
 		Expected:   d.SajetFullDomain,
@@ -35,21 +46,7 @@ func (s *Service) Verify(ctx context.Context, actor string, d store.Domain) (Ver
 	if d.TunnelUUID != nil {
 		req.TunnelTarget = *d.TunnelUUID + ".cfargotunnel.com"
 	}
-	res := s.verifier.Verify(ctx, req)
-	if res.CheckedAt.IsZero() {
-		res.CheckedAt = time.Now()
-	}
-	v := store.Verification{Verified: res.Verified, TXTFound: res.TXTFound, Check: res, CheckedAt: res.CheckedAt,
-		Inconclusive: inconclusive(res.Reason)}
-	if !res.Verified {
-		v.Error = i18n.Join(": ", res.Message, res.Instructions)
-	}
-	stored, err := s.store.RecordVerification(ctx, actor, d.ID, v)
-	if err != nil {
-		return VerifyOutcome{}, fromStore(err)
-	}
-	s.logger.InfoContext(ctx, "domain verified", "domain", d.ExternalDomain, "verified", res.Verified, "method", res.Method)
-	return VerifyOutcome{Domain: stored, Result: res, NextStep: s.nextStep(stored)}, nil
+	return req
 }
 
 // inconclusive reports whether a check failed for want of answers (the resolvers), not because of

@@ -103,3 +103,14 @@ func TestSendThroughARealSMTPServer(t *testing.T) {
 		t.Errorf("unconfigured: %v", err)
 	}
 }
+
+func TestDatesAreWrittenInTheReadersLanguage(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 6, 14, 5, 0, 0, time.FixedZone("x", -3*3600))
+	if got, want := mailer.FormatDate(at, "es"), "6 de diciembre de 2026, 17:05 UTC"; got != want {
+		t.Errorf("es: %q, want %q", got, want)
+	}
+	if got, want := mailer.FormatDate(at, "en"), "December 6, 2026, 17:05 UTC"; got != want {
+		t.Errorf("en: %q, want %q", got, want)
+	}
+}

@@ -2,7 +2,8 @@ package provisioning
 
 import (
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
+
+	"github.com/jeturing/sajet-domains/controlplane/jobs"
 )
 
 // ProvisionArgs creates a domain's Cloudflare objects.
@@ -57,10 +58,5 @@ func (ReconcileArgs) InsertOpts() river.InsertOpts {
 
 const queueName = "provisioning"
 
-// whileQueued makes a job unique per arguments while one is waiting or running. River's default
-// also counts completed jobs, which would silently drop every later job for the same domain (a
-// second reconciliation, a re-provision after a repair) for as long as the completed row is kept.
-var whileQueued = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-}}
+// whileQueued: one queued job per arguments (jobs.WhileQueued).
+var whileQueued = jobs.WhileQueued

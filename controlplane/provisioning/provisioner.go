@@ -3,18 +3,15 @@ package provisioning
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
+	"github.com/jeturing/sajet-domains/controlplane/jobs"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 
 	"github.com/jeturing/sajet-domains/internal/i18n"
@@ -64,9 +61,21 @@ type Provisioner struct {
 	logger *slog.Logger
 }
 
-// New builds the River client with the provisioning workers. It does not start working until
-// Start; ProvisionTx and DeprovisionTx work before that (inserting only).
+// New builds a River client of its own with the provisioning workers (tests, and a control
+// plane without other jobs). It does not start working until Start; ProvisionTx and
+// DeprovisionTx work before that (inserting only).
 func New(pool *pgxpool.Pool, cfg Config) (*Provisioner, error) {
+	p := NewSet(cfg)
+	if _, err := jobs.New(pool, p.JobsConfig(), p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// NewSet returns the provisioning workers as a jobs.Set, for the control plane's one River
+// client (jobs.New with p.JobsConfig() and the other sets); the client is handed over by
+// jobs.New.
+func NewSet(cfg Config) *Provisioner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -97,38 +106,44 @@ func New(pool *pgxpool.Pool, cfg Config) (*Provisioner, error) {
 	if cfg.MaxRepairsPerRun == 0 {
 		cfg.MaxRepairsPerRun = 200
 	}
-	p := &Provisioner{cfg: cfg, logger: cfg.Logger}
-
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &provisionWorker{p: p})
-	river.AddWorker(workers, &deprovisionWorker{p: p})
-	river.AddWorker(workers, &refreshWorker{p: p})
-	river.AddWorker(workers, &reconcileWorker{p: p})
-
-	rc := &river.Config{
-		Queues:               map[string]river.QueueConfig{queueName: {MaxWorkers: cfg.Workers}},
-		Workers:              workers,
-		JobTimeout:           cfg.JobTimeout,
-		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
-		RetryPolicy:          &retryPolicy{base: cfg.RetryBase, max: cfg.RetryMax},
-		Logger:               cfg.Logger,
-		FetchCooldown:        cfg.FetchCooldown,
-		FetchPollInterval:    time.Second,
-	}
-	if cfg.ReconcileInterval > 0 {
-		rc.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.ReconcileInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true},
-		)}
-	}
-	client, err := river.NewClient(riverpgxv5.New(pool), rc)
-	if err != nil {
-		return nil, fmt.Errorf("river client: %w", err)
-	}
-	p.client = client
-	return p, nil
+	return &Provisioner{cfg: cfg, logger: cfg.Logger}
 }
+
+// JobsConfig is the River client configuration provisioning needs: its job timeout, rescue
+// delay, fetch cooldown and retry schedule (fast at first: a Cloudflare blip should not delay a
+// customer by minutes).
+func (p *Provisioner) JobsConfig() jobs.Config {
+	return jobs.Config{Logger: p.cfg.Logger, JobTimeout: p.cfg.JobTimeout, RescueStuckJobsAfter: p.cfg.RescueStuckJobsAfter,
+		FetchCooldown: p.cfg.FetchCooldown, RetryPolicy: &jobs.Backoff{Base: p.cfg.RetryBase, Max: p.cfg.RetryMax}}
+}
+
+// AddWorkers implements jobs.Set.
+func (p *Provisioner) AddWorkers(w *river.Workers) {
+	river.AddWorker(w, &provisionWorker{p: p})
+	river.AddWorker(w, &deprovisionWorker{p: p})
+	river.AddWorker(w, &refreshWorker{p: p})
+	river.AddWorker(w, &reconcileWorker{p: p})
+}
+
+// Queues implements jobs.Set.
+func (p *Provisioner) Queues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{queueName: {MaxWorkers: p.cfg.Workers}}
+}
+
+// PeriodicJobs implements jobs.Set: the zone reconciliation.
+func (p *Provisioner) PeriodicJobs() []*river.PeriodicJob {
+	if p.cfg.ReconcileInterval <= 0 {
+		return nil
+	}
+	return []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(p.cfg.ReconcileInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+		&river.PeriodicJobOpts{ID: "reconcile_zone", RunOnStart: true},
+	)}
+}
+
+// UseClient implements jobs.Set.
+func (p *Provisioner) UseClient(c *river.Client[pgx.Tx]) { p.client = c }
 
 // Start starts working jobs.
 func (p *Provisioner) Start(ctx context.Context) error { return p.client.Start(ctx) }
@@ -182,20 +197,6 @@ func (p *Provisioner) fail(ctx context.Context, domainID int64, step string, wha
 	default:
 		return river.JobCancel(err)
 	}
-}
-
-// retryPolicy retries fast at first (a Cloudflare blip should not delay a customer by minutes)
-// and backs off exponentially with ±10% jitter up to max.
-type retryPolicy struct{ base, max time.Duration }
-
-func (r *retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	d := r.base
-	for i := 1; i < job.Attempt && d < r.max; i++ {
-		d *= 2
-	}
-	d = min(d, r.max)
-	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
-	return time.Now().Add(d + jitter)
 }
 
 // foreignSentence says, in both languages, that a record in our way is not ours.

@@ -30,8 +30,8 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[ProvisionArgs
 	if err != nil {
 		return err
 	}
-	if d.DeletingAt != nil {
-		return nil
+	if d.DeletingAt != nil || d.DeactivatedAt != nil {
+		return nil // being removed, or out of service until its DNS is fixed
 	}
 	if d.TunnelUUID == nil {
 		msg := i18n.T("no se puede crear el registro en Cloudflare: el dominio no tiene un despliegue con túnel",
@@ -107,7 +107,7 @@ func (w *refreshWorker) Work(ctx context.Context, job *river.Job[RefreshCustomHo
 		return nil
 	}
 	d, err := p.cfg.Store.GetDomain(ctx, job.Args.DomainID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (d.DeletingAt != nil || d.CustomHostnameID == nil)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (d.DeletingAt != nil || d.DeactivatedAt != nil || d.CustomHostnameID == nil)) {
 		return nil
 	}
 	if err != nil {
@@ -137,7 +137,8 @@ type deprovisionWorker struct {
 	p *Provisioner
 }
 
-// Work removes a deleted domain's record and custom hostname, then lets the row go.
+// Work removes a deleted domain's record and custom hostname, then lets the row go. A
+// deactivated domain's objects go the same way, the row staying.
 func (w *deprovisionWorker) Work(ctx context.Context, job *river.Job[DeprovisionArgs]) error {
 	p := w.p
 	d, err := p.cfg.Store.GetDomain(ctx, job.Args.DomainID)
@@ -147,8 +148,8 @@ func (w *deprovisionWorker) Work(ctx context.Context, job *river.Job[Deprovision
 	if err != nil {
 		return err
 	}
-	if d.DeletingAt == nil {
-		return nil // not being deleted (any more): nothing to remove
+	if d.DeletingAt == nil && d.DeactivatedAt == nil {
+		return nil // not being deleted or deactivated (any more): nothing to remove
 	}
 	if d.CloudflareDNSRecordID != nil {
 		err := p.cfg.DNS.DeleteRecord(ctx, *d.CloudflareDNSRecordID)
@@ -180,6 +181,10 @@ func (w *deprovisionWorker) Work(ctx context.Context, job *river.Job[Deprovision
 		if err := p.cfg.SaaS.DeleteCustomHostname(ctx, *d.CustomHostnameID); err != nil {
 			return p.fail(ctx, d.ID, "custom_hostname", i18n.F("borrar el custom hostname %s", "delete custom hostname %s", d.ExternalDomain), err)
 		}
+	}
+	if d.DeletingAt == nil {
+		p.logger.InfoContext(ctx, "cloudflare objects of a deactivated domain removed", "domain", d.ExternalDomain)
+		return p.cfg.Store.FinishDeactivation(ctx, d.ID)
 	}
 	removed, err := p.cfg.Store.FinishCloudflareRemoval(ctx, d.ID)
 	if err != nil {

@@ -61,6 +61,20 @@ type Domain struct {
 	IngressRejectedReason *i18n.Text `db:"ingress_rejected_reason"`
 	BaseConflict          bool       `db:"base_conflict"`
 	HostnameTaken         bool       `db:"hostname_taken"`
+	// Health after verification (docs/AUTOMATION.md): when the next automatic check is due, the
+	// current run of wrong answers, since when no resolver answers or they disagree, the SOA
+	// negative TTL of the last negative answer, and the misconfigured → deactivated path.
+	NextCheckAt     *time.Time `db:"next_check_at"`
+	WrongStreak     int        `db:"wrong_streak"`
+	WrongSince      *time.Time `db:"wrong_since"`
+	DNSErrorSince   *time.Time `db:"dns_error_since"`
+	DisagreeSince   *time.Time `db:"disagree_since"`
+	NegativeTTL     *int       `db:"negative_ttl"`
+	MisconfiguredAt *time.Time `db:"misconfigured_at"`
+	GraceUntil      *time.Time `db:"grace_until"`
+	DeactivatedAt   *time.Time `db:"deactivated_at"`
+	EventSeq        int64      `db:"event_seq"`
+	CertExpiresAt   *time.Time `db:"cert_expires_at"`
 }
 
 // IngressProblem says, in a sentence for the domain's owner, why its rules are left out of its
@@ -92,7 +106,9 @@ const domainSelect = `SELECT d.id, d.customer_id, d.tenant_deployment_id, d.exte
 	EXISTS (SELECT 1 FROM custom_domains o JOIN tenant_deployments otd ON otd.id = o.tenant_deployment_id
 		WHERE otd.tunnel_id = td.tunnel_id AND o.id < d.id AND o.deleting_at IS NULL
 		  AND (o.external_domain IN (d.external_domain, d.sajet_full_domain)
-		    OR o.sajet_full_domain IN (d.external_domain, d.sajet_full_domain))) AS hostname_taken
+		    OR o.sajet_full_domain IN (d.external_domain, d.sajet_full_domain))) AS hostname_taken,
+	d.next_check_at, d.wrong_streak, d.wrong_since, d.dns_error_since, d.disagree_since, d.negative_ttl,
+	d.misconfigured_at, d.grace_until, d.deactivated_at, d.event_seq, d.cert_expires_at
 FROM custom_domains d
 JOIN customers c ON c.id = d.customer_id
 LEFT JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
@@ -196,6 +212,12 @@ type DomainStats struct {
 	WithErrors          int64 `json:"with_errors"`
 	Deleting            int64 `json:"deleting"`
 	UnverifiedOver7Days int64 `json:"unverified_over_7_days"`
+	// Misconfigured: verified, but the DNS no longer points at us (still serving, in its grace
+	// period); Deactivated: out of service after the grace period (docs/AUTOMATION.md).
+	Misconfigured int64 `json:"misconfigured"`
+	Deactivated   int64 `json:"deactivated"`
+	// AlertsOpen counts open alerts (GET /api/alerts).
+	AlertsOpen int64 `json:"alerts_open"`
 }
 
 // Stats counts domains, of one customer when customerID > 0.
@@ -212,10 +234,13 @@ func (s *Store) Stats(ctx context.Context, customerID int64) (DomainStats, error
 			count(*) FILTER (WHERE deleting_at IS NULL AND last_error IS NOT NULL),
 			count(*) FILTER (WHERE deleting_at IS NOT NULL),
 			count(*) FILTER (WHERE deleting_at IS NULL AND verification_status <> 'verified'
-			                 AND created_at < now() - interval '7 days')
+			                 AND created_at < now() - interval '7 days'),
+			count(*) FILTER (WHERE deleting_at IS NULL AND misconfigured_at IS NOT NULL AND deactivated_at IS NULL),
+			count(*) FILTER (WHERE deleting_at IS NULL AND deactivated_at IS NOT NULL),
+			(SELECT count(*) FROM alerts WHERE resolved_at IS NULL AND ($1::bigint = 0 OR customer_id = $1))
 		FROM custom_domains WHERE ($1::bigint = 0 OR customer_id = $1)`, customerID).Scan(
 		&st.Total, &st.Pending, &st.Verifying, &st.Verified, &st.Failed, &st.Active, &st.Inactive,
-		&st.WithErrors, &st.Deleting, &st.UnverifiedOver7Days)
+		&st.WithErrors, &st.Deleting, &st.UnverifiedOver7Days, &st.Misconfigured, &st.Deactivated, &st.AlertsOpen)
 	if err != nil {
 		return st, fmt.Errorf("domain stats: %w", err)
 	}

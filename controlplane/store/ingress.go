@@ -62,10 +62,11 @@ const (
 // the hostname before (custom_domains.txt_required).
 const ownershipProven = `(NOT (c.require_txt OR d.txt_required) OR d.txt_verified_at IS NOT NULL)`
 
-// inIngress is the condition for a domain to qualify for its tunnel's desired set: alive, on a
-// tenant deployment with a tunnel and a backend, and, when required, proven by TXT. Whether its
-// rules then go in is ingressProblem's decision.
-const inIngress = `d.deleting_at IS NULL AND td.tunnel_id IS NOT NULL AND td.backend_url IS NOT NULL
+// inIngress is the condition for a domain to qualify for its tunnel's desired set: alive, not
+// deactivated (its DNS stopped pointing at us past the grace period), on a tenant deployment with
+// a tunnel and a backend, and, when required, proven by TXT. Whether its rules then go in is
+// ingressProblem's decision.
+const inIngress = `d.deleting_at IS NULL AND d.deactivated_at IS NULL AND td.tunnel_id IS NOT NULL AND td.backend_url IS NOT NULL
 	AND ` + ownershipProven
 
 // routedDomain is what decides whether a qualifying domain's rules go into its tunnel.

@@ -217,6 +217,9 @@ func (s *Store) resolveExisting(ctx context.Context, tx pgx.Tx, nd NewDomain) er
 // provisioning on, a record may exist before its id is stored (a provision job in flight), so
 // removal always goes through the cleanup job then.
 func (s *Store) retire(ctx context.Context, tx pgx.Tx, actor, action string, id int64, cfRecord *string, ingressSeen *int64) error {
+	if err := s.retiring(ctx, tx, id, action); err != nil {
+		return err
+	}
 	// Remembered for good: the platform subdomain is never handed to another customer, and the
 	// hostname registered again by another customer needs the TXT proof.
 	var holder int64

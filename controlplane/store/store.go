@@ -26,8 +26,9 @@ var ErrNotFound = errors.New("not found")
 
 // Store runs queries on a pgx pool.
 type Store struct {
-	pool   *pgxpool.Pool
-	outbox Outbox // nil: provisioning disabled
+	pool       *pgxpool.Pool
+	outbox     Outbox           // nil: provisioning disabled
+	automation AutomationOutbox // nil: events and notifications are only recorded
 }
 
 // New returns a Store on pool.

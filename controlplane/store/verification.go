@@ -22,6 +22,12 @@ type Verification struct {
 	Error        i18n.Text // user-facing reason when not verified
 	Check        any       // the full per-resolver result, kept for diagnostics
 	CheckedAt    time.Time
+	// Automatic: the check was the automation's, not a person's (no audit row unless the domain's
+	// health changes).
+	Automatic bool
+	// Decide, when set, applies the health rules (package domains) to the domain's state before
+	// the check; see applyHealth.
+	Decide func(HealthState) HealthChange
 }
 
 // RecordVerification stores a check's outcome. A verified check sets verified_at once, and from
@@ -52,6 +58,10 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 		if err != nil {
 			return fmt.Errorf("lock domain %d: %w", id, err)
 		}
+		before, err := readHealth(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		status := "failed"
 		if v.Verified || wasVerified {
 			status = "verified"
@@ -70,8 +80,15 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "check": check, "txt": v.TXTFound}); err != nil {
-			return err
+		if !v.Automatic {
+			if err := audit(ctx, tx, actor, "domain.verify", "domain", id, map[string]any{"status": status, "check": check, "txt": v.TXTFound}); err != nil {
+				return err
+			}
+		}
+		if v.Decide != nil {
+			if err := s.applyHealth(ctx, tx, actor, before, v); err != nil {
+				return err
+			}
 		}
 		if firstProof && v.TXTFound {
 			if err := addToIngress(ctx, tx, id); err != nil {
@@ -94,8 +111,12 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 func (s *Store) Activate(ctx context.Context, actor string, id int64, requireCloudflare bool) (Domain, error) {
 	var out Domain
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		before, err := readHealth(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET is_active = true, updated_at = now()
-			WHERE id = $1 AND deleting_at IS NULL AND verification_status = 'verified'
+			WHERE id = $1 AND deleting_at IS NULL AND verification_status = 'verified' AND deactivated_at IS NULL
 			  AND tunnel_ingress_configured AND (cloudflare_configured OR NOT $2)`, id, requireCloudflare)
 		if err != nil {
 			return fmt.Errorf("activate domain %d: %w", id, err)
@@ -105,6 +126,14 @@ func (s *Store) Activate(ctx context.Context, actor string, id int64, requireClo
 		}
 		if err := audit(ctx, tx, actor, "domain.activate", "domain", id, nil); err != nil {
 			return err
+		}
+		if !before.IsActive {
+			after := before
+			after.IsActive = true
+			if _, err := s.emit(ctx, tx, Event{Type: EventDomainActivated, DomainID: id, CustomerID: &before.CustomerID,
+				Hostname: before.Hostname, State: after.coarse(), Previous: before.coarse(), OccurredAt: time.Now()}); err != nil {
+				return err
+			}
 		}
 		out, err = getDomain(ctx, tx, id)
 		return err
