@@ -116,6 +116,9 @@ CREATE TABLE webhook_deliveries (
     endpoint_id bigint NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
     status      varchar(16) NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'succeeded', 'failed')),
     attempts    integer NOT NULL DEFAULT 0,
+    -- How many times it was sent again on request (retry, recover): each round is its own job,
+    -- unique while queued, so a request right after the last attempt is not taken for it.
+    rounds      integer NOT NULL DEFAULT 0,
     last_status integer,
     last_error  text,
     created_at  timestamptz NOT NULL,

@@ -312,9 +312,11 @@ func (FanoutArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queueWebhooks, UniqueOpts: jobs.WhileQueued}
 }
 
-// DeliverArgs sends one delivery.
+// DeliverArgs sends one delivery. Round tells a delivery sent again on request from its earlier
+// sending, whose job may not have completed yet (they would otherwise be one unique job).
 type DeliverArgs struct {
 	DeliveryID int64 `json:"delivery_id"`
+	Round      int   `json:"round,omitempty"`
 }
 
 // Kind implements river.JobArgs.

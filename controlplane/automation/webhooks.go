@@ -189,7 +189,9 @@ func (a *Automation) Recover(ctx context.Context, endpointID int64, since time.T
 		return 0, invalid("invalid_range", i18n.T("since debe ser anterior a until, con 30 días como mucho entre ambos",
 			"since must come before until, at most 30 days apart"))
 	}
-	return a.cfg.Store.RecoverDeliveries(ctx, endpointID, since, end, a.now(), a.enqueueDeliveries)
+	// Without an end, every failed delivery since since: "until now" would miss those created at
+	// this very instant.
+	return a.cfg.Store.RecoverDeliveries(ctx, endpointID, since, until, a.now(), a.enqueueDeliveries)
 }
 
 // RetryDelivery sends one delivery again, with its webhook-id.
@@ -199,11 +201,11 @@ func (a *Automation) RetryDelivery(ctx context.Context, id int64) error {
 
 // enqueueDeliveries inserts the delivery jobs, with as many attempts as the retry schedule has
 // waits plus one.
-func (a *Automation) enqueueDeliveries(ctx context.Context, tx pgx.Tx, ids []int64) error {
+func (a *Automation) enqueueDeliveries(ctx context.Context, tx pgx.Tx, ds []store.QueuedDelivery) error {
 	opts := &river.InsertOpts{MaxAttempts: len(a.cfg.RetrySchedule) + 1}
-	params := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}, InsertOpts: opts}
+	params := make([]river.InsertManyParams, len(ds))
+	for i, d := range ds {
+		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: d.ID, Round: d.Round}, InsertOpts: opts}
 	}
 	_, err := a.client.InsertManyTx(ctx, tx, params)
 	return err

@@ -287,7 +287,7 @@ func TestFailedDeliveriesAreRecovered(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.Until(t, 20*time.Second, "the retried delivery", func() bool {
-		return len(hook.events()) == 4+4+1
+		return len(hook.events()) == 4+4+2+1
 	})
 	if _, err := w.auto.Recover(w.ctx, ep.ID, w.clock.Now(), ptr(w.clock.Now().Add(-time.Hour))); err == nil {
 		t.Error("a range ending before it starts was accepted")

@@ -315,6 +315,9 @@ func (s *Store) ExpireRegistration(ctx context.Context, id int64, now time.Time)
 	return expired, err
 }
 
+// Enqueue enqueues jobs for the ids (domains) in the transaction that found them.
+type Enqueue func(ctx context.Context, tx pgx.Tx, ids []int64) error
+
 // ClaimDueChecks finds up to limit domains whose check is due at now, pushes their next check to
 // now+lease (so the next sweep does not pick them again while their check job waits; a check
 // records the real next time, and a lost job is retried when the lease ends), notes since when

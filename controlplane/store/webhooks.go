@@ -79,6 +79,7 @@ const MaxEndpointsPerOwner = 20
 // known), at most MaxEndpointsPerOwner per customer.
 func (s *Store) CreateWebhookEndpoint(ctx context.Context, actor string, e WebhookEndpoint, seal Seal) (WebhookEndpoint, error) {
 	var out WebhookEndpoint
+	e.EventTypes = orEmpty(e.EventTypes) // the column is NOT NULL; pgx sends a nil slice as NULL
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if e.CustomerID != nil {
 			// Serialises a customer's creations, so the bound holds under concurrency.
@@ -165,7 +166,7 @@ func (s *Store) UpdateWebhookEndpoint(ctx context.Context, actor string, id int6
 				disabled_at = CASE WHEN $5 THEN NULL WHEN enabled THEN now() ELSE disabled_at END,
 				failing_since = CASE WHEN $5 AND NOT enabled THEN NULL ELSE failing_since END,
 				updated_at = now()
-			WHERE id = $1`, id, p.URL.To(old.URL), p.Description.To(old.Description), p.EventTypes.To(old.EventTypes), enabled)
+			WHERE id = $1`, id, p.URL.To(old.URL), p.Description.To(old.Description), orEmpty(p.EventTypes.To(old.EventTypes)), enabled)
 		if err != nil {
 			return fmt.Errorf("update webhook endpoint %d: %w", id, err)
 		}
@@ -277,13 +278,35 @@ func scanDelivery(r pgx.CollectableRow) (Delivery, error) {
 	return d, err
 }
 
-// Enqueue enqueues the sending of deliveries in the transaction that created or reset them.
-type Enqueue func(ctx context.Context, tx pgx.Tx, deliveryIDs []int64) error
+// QueuedDelivery is a delivery to send, in its round (0 when first sent, one more each time it
+// is sent again on request).
+type QueuedDelivery struct {
+	ID    int64
+	Round int
+}
+
+// EnqueueDeliveries enqueues the sending of deliveries in the transaction that created or reset
+// them.
+type EnqueueDeliveries func(ctx context.Context, tx pgx.Tx, deliveries []QueuedDelivery) error
+
+func firstRound(ids []int64) []QueuedDelivery {
+	out := make([]QueuedDelivery, len(ids))
+	for i, id := range ids {
+		out[i] = QueuedDelivery{ID: id}
+	}
+	return out
+}
+
+func scanQueued(r pgx.CollectableRow) (QueuedDelivery, error) {
+	var q QueuedDelivery
+	err := r.Scan(&q.ID, &q.Round)
+	return q, err
+}
 
 // FanoutEvent creates a delivery of the event for every enabled endpoint that wants it (once:
 // a fan-out that runs again creates nothing new) and enqueues their sending in the same
 // transaction.
-func (s *Store) FanoutEvent(ctx context.Context, eventID int64, now time.Time, enqueue Enqueue) (int, error) {
+func (s *Store) FanoutEvent(ctx context.Context, eventID int64, now time.Time, enqueue EnqueueDeliveries) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `INSERT INTO webhook_deliveries (event_id, endpoint_id, created_at, updated_at)
@@ -301,14 +324,14 @@ func (s *Store) FanoutEvent(ctx context.Context, eventID int64, now time.Time, e
 		if n == 0 {
 			return nil
 		}
-		return enqueue(ctx, tx, ids)
+		return enqueue(ctx, tx, firstRound(ids))
 	})
 	return n, err
 }
 
 // FanoutTest creates the delivery of a test event to its endpoint even when the endpoint is
 // disabled (its owner tests it before enabling it again).
-func (s *Store) FanoutTest(ctx context.Context, eventID, endpointID int64, now time.Time, enqueue Enqueue) (int, error) {
+func (s *Store) FanoutTest(ctx context.Context, eventID, endpointID int64, now time.Time, enqueue EnqueueDeliveries) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, `INSERT INTO webhook_deliveries (event_id, endpoint_id, created_at, updated_at)
@@ -322,7 +345,7 @@ func (s *Store) FanoutTest(ctx context.Context, eventID, endpointID int64, now t
 		if n == 0 {
 			return nil
 		}
-		return enqueue(ctx, tx, ids)
+		return enqueue(ctx, tx, firstRound(ids))
 	})
 	return n, err
 }
@@ -478,6 +501,11 @@ func (s *Store) RecordAttempt(ctx context.Context, o AttemptOutcome) (disabled b
 			return nil
 		}
 		disabled = true
+		// This delivery ends here too: no job will try it again once its endpoint is disabled.
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', finished_at = $2 WHERE id = $1 AND status = 'pending'`,
+			o.DeliveryID, o.At); err != nil {
+			return fmt.Errorf("fail delivery %d: %w", o.DeliveryID, err)
+		}
 		return s.disableEndpoint(ctx, tx, endpointID, reason, failingSince, o, o.At)
 	})
 	return disabled, err
@@ -512,6 +540,14 @@ func (s *Store) disableEndpoint(ctx context.Context, tx pgx.Tx, id int64, reason
 		Data:      NotificationData{URL: url, EndpointID: id, Since: &since, Problem: problem}}, now)
 }
 
+// orEmpty returns an empty slice for nil: "every type" is '{}', never NULL.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 func nullable(s string) *string {
 	if s == "" {
 		return nil
@@ -523,15 +559,16 @@ func nullable(s string) *string {
 const MaxRecover = 10000
 
 // RecoverDeliveries sends an endpoint's failed deliveries created in [since, until) again (the
-// same webhook-id: receivers deduplicate), at most MaxRecover of them, oldest first.
-func (s *Store) RecoverDeliveries(ctx context.Context, endpointID int64, since, until, now time.Time, enqueue Enqueue) (int, error) {
+// same webhook-id: receivers deduplicate), at most MaxRecover of them, oldest first. A nil until
+// takes every delivery since since, up to the last one.
+func (s *Store) RecoverDeliveries(ctx context.Context, endpointID int64, since time.Time, until *time.Time, now time.Time, enqueue EnqueueDeliveries) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		rows, _ := tx.Query(ctx, `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL, updated_at = $4
+		rows, _ := tx.Query(ctx, `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL, updated_at = $4, rounds = rounds + 1
 			WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'failed'
-				AND created_at >= $2 AND created_at < $3 ORDER BY id LIMIT $5)
-			RETURNING id`, endpointID, since, until, now, MaxRecover)
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+				AND created_at >= $2 AND ($3::timestamptz IS NULL OR created_at < $3) ORDER BY id LIMIT $5)
+			RETURNING id, rounds`, endpointID, since, until, now, MaxRecover)
+		ids, err := pgx.CollectRows(rows, scanQueued)
 		if err != nil {
 			return fmt.Errorf("recover deliveries of endpoint %d: %w", endpointID, err)
 		}
@@ -550,16 +587,18 @@ func (s *Store) RecoverDeliveries(ctx context.Context, endpointID int64, since, 
 
 // RetryDelivery sends one delivery again (a succeeded one too: the receiver asked for it), with
 // the same webhook-id.
-func (s *Store) RetryDelivery(ctx context.Context, id int64, now time.Time, enqueue Enqueue) error {
+func (s *Store) RetryDelivery(ctx context.Context, id int64, now time.Time, enqueue EnqueueDeliveries) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL, updated_at = $2 WHERE id = $1`, id, now)
+		q := QueuedDelivery{ID: id}
+		err := tx.QueryRow(ctx, `UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL, updated_at = $2, rounds = rounds + 1
+			WHERE id = $1 RETURNING rounds`, id, now).Scan(&q.Round)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return fmt.Errorf("retry delivery %d: %w", id, err)
 		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		return enqueue(ctx, tx, []int64{id})
+		return enqueue(ctx, tx, []QueuedDelivery{q})
 	})
 }
 
