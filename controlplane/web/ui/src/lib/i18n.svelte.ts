@@ -140,6 +140,25 @@ const es = {
   'tunnels.stage': 'etapa {stage}',
   'tunnels.never': 'nunca',
   'tunnels.revoked': 'revocado',
+  'diag.title': 'Diagnóstico',
+  'diag.intro': '¿Por qué no funciona mi dominio? Se comprueba el camino completo: DNS, Cloudflare, el túnel y el backend visto desde cada servidor del túnel.',
+  'diag.run': 'Diagnosticar',
+  'diag.again': 'Diagnosticar de nuevo',
+  'diag.running': 'Diagnosticando…',
+  'diag.loading': 'Comprobando el DNS, Cloudflare, el túnel y el backend; puede tardar unos segundos.',
+  'diag.checkedAt': 'Comprobado {when} en {duration}',
+  'diag.parts': 'Partes comprobadas',
+  'diag.fix': 'Qué hacer:',
+  'diag.details': 'Detalles',
+  'diag.detailsOf': 'de {part}',
+  'diag.noDetails': 'Sin más detalles.',
+  'diag.data': 'Datos técnicos',
+  'diag.verdict.ok': 'Correcto',
+  'diag.verdict.warn': 'Aviso',
+  'diag.verdict.fail': 'Falla',
+  'diag.verdict.unknown': 'Sin comprobar',
+  'diag.retryAt': 'Puede volver a intentarlo {when} (a las {time}).',
+  'diag.error': 'No se pudo diagnosticar el dominio: {detail}',
   'error.generic': 'Algo falló: {detail}',
   'error.network': 'No se pudo contactar con el servidor.',
   'error.session': 'Su sesión terminó. Inicie sesión de nuevo.',
@@ -284,6 +303,25 @@ const en: Record<Key, string> = {
   'tunnels.stage': 'stage {stage}',
   'tunnels.never': 'never',
   'tunnels.revoked': 'revoked',
+  'diag.title': 'Diagnostics',
+  'diag.intro': 'Why doesn’t my domain work? The whole path is checked: DNS, Cloudflare, the tunnel and the backend as seen from each tunnel host.',
+  'diag.run': 'Diagnose',
+  'diag.again': 'Diagnose again',
+  'diag.running': 'Diagnosing…',
+  'diag.loading': 'Checking DNS, Cloudflare, the tunnel and the backend; this may take a few seconds.',
+  'diag.checkedAt': 'Checked {when} in {duration}',
+  'diag.parts': 'Parts checked',
+  'diag.fix': 'What to do:',
+  'diag.details': 'Details',
+  'diag.detailsOf': 'of {part}',
+  'diag.noDetails': 'No further details.',
+  'diag.data': 'Technical data',
+  'diag.verdict.ok': 'OK',
+  'diag.verdict.warn': 'Warning',
+  'diag.verdict.fail': 'Failing',
+  'diag.verdict.unknown': 'Not checked',
+  'diag.retryAt': 'You can try again {when} (at {time}).',
+  'diag.error': 'The domain could not be diagnosed: {detail}',
   'error.generic': 'Something failed: {detail}',
   'error.network': 'The server could not be reached.',
   'error.session': 'Your session ended. Sign in again.',
@@ -335,6 +373,22 @@ export function formatNumber(n: number): string {
 export function formatDate(iso: string | null | undefined): string {
   if (!iso) return '—';
   return new Intl.DateTimeFormat(i18n.locale, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
+}
+
+/** formatDuration says how long something took (milliseconds, or seconds from 1 s up). */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return new Intl.NumberFormat(i18n.locale, { style: 'unit', unit: 'millisecond', unitDisplay: 'short' }).format(ms);
+  return new Intl.NumberFormat(i18n.locale, { style: 'unit', unit: 'second', unitDisplay: 'short', maximumFractionDigits: 1 }).format(ms / 1000);
+}
+
+/** formatIn says when, relative to now, something happens ("en 8 segundos", "in 8 seconds"). */
+export function formatIn(seconds: number): string {
+  return new Intl.RelativeTimeFormat(i18n.locale, { numeric: 'auto' }).format(Math.max(1, Math.round(seconds)), 'second');
+}
+
+/** formatTime is a time of day (hours, minutes and seconds). */
+export function formatTime(d: Date): string {
+  return new Intl.DateTimeFormat(i18n.locale, { timeStyle: 'medium' }).format(d);
 }
 
 /** keysOf lists every key, for the tests that look for a missing translation. */

@@ -11,6 +11,8 @@ export type Customer = components['schemas']['Customer'];
 export type Agent = components['schemas']['Agent'];
 export type Problem = components['schemas']['Problem'];
 export type SessionInfo = components['schemas']['SessionInfo'];
+export type Report = components['schemas']['Report'];
+export type Part = components['schemas']['Part'];
 
 export interface ApiOptions {
   /** Where the control plane is: '' for the same origin (the UI served by the control plane). */
