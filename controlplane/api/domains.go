@@ -56,6 +56,18 @@ type Domain struct {
 	CreatedAt                time.Time     `json:"created_at"`
 	UpdatedAt                time.Time     `json:"updated_at"`
 	CreatedBy                *string       `json:"created_by"`
+	// The checks that never stop (docs/AUTOMATION.md).
+	NextCheckAt       *time.Time `json:"next_check_at" doc:"When the next automatic DNS check is due; null: none (expired, being deleted)"`
+	WrongAnswers      int        `json:"wrong_answers" doc:"Consecutive checks whose resolvers answered with the wrong records"`
+	WrongSince        *time.Time `json:"wrong_since"`
+	DNSErrorSince     *time.Time `json:"dns_error_since" doc:"Since when no resolver answers (timeouts, SERVFAIL): never makes a domain misconfigured"`
+	ResolversMayTake  *int       `json:"resolvers_may_take_seconds" doc:"The SOA negative TTL of the last negative answer: how long resolvers may keep answering that the record does not exist"`
+	MisconfiguredAt   *time.Time `json:"misconfigured_at"`
+	GraceUntil        *time.Time `json:"grace_until" doc:"A misconfigured domain keeps serving until then, then is deactivated"`
+	DeactivatedAt     *time.Time `json:"deactivated_at"`
+	CertificateExpiry *time.Time `json:"certificate_expires_at" doc:"SaaS mode: the custom hostname's certificate expiry"`
+	EventSeq          int64      `json:"event_seq" doc:"Number of the domain's last webhook event"`
+	Alerts            []Alert    `json:"alerts" doc:"The domain's open alerts"`
 }
 
 // LastCheck is the evidence of a domain's last DNS check: what each resolver saw.
@@ -108,7 +120,10 @@ func (s *Server) domainJSON(ctx context.Context, d store.Domain) Domain {
 		LastCheckedAt: d.LastCheckedAt, LastCheck: lastCheckJSON(ctx, d.LastCheck), LastCheckStatus: d.LastCheckStatus, LastError: lastErr,
 		IngressVersion: d.IngressVersion,
 		ExpiresAt:      d.ExpiresAt, DeletingAt: d.DeletingAt, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-		CreatedBy: d.CreatedBy,
+		CreatedBy:   d.CreatedBy,
+		NextCheckAt: d.NextCheckAt, WrongAnswers: d.WrongStreak, WrongSince: d.WrongSince, DNSErrorSince: d.DNSErrorSince,
+		ResolversMayTake: d.NegativeTTL, MisconfiguredAt: d.MisconfiguredAt, GraceUntil: d.GraceUntil, DeactivatedAt: d.DeactivatedAt,
+		CertificateExpiry: d.CertExpiresAt, EventSeq: d.EventSeq, Alerts: []Alert{},
 	}
 }
 
@@ -184,7 +199,10 @@ type statsInput struct {
 }
 
 type statsOutput struct {
-	Body store.DomainStats
+	Body struct {
+		store.DomainStats
+		AlertsByKind map[string]int64 `json:"alerts_by_kind" doc:"Open alerts by kind"`
+	}
 }
 
 func (s *Server) registerDomains() {
@@ -214,7 +232,11 @@ func (s *Server) registerDomains() {
 		if err != nil {
 			return nil, err
 		}
-		return &domainOutput{Body: s.domainJSON(ctx, d)}, nil
+		items := []Domain{s.domainJSON(ctx, d)}
+		if err := s.attachAlerts(ctx, items); err != nil {
+			return nil, err
+		}
+		return &domainOutput{Body: items[0]}, nil
 	})
 
 	huma.Register(s.api, huma.Operation{
@@ -308,6 +330,9 @@ func (s *Server) listDomains(ctx context.Context, in *listDomainsInput) (*listDo
 	for _, d := range ds {
 		out.Body.Items = append(out.Body.Items, s.domainJSON(ctx, d))
 	}
+	if err := s.attachAlerts(ctx, out.Body.Items); err != nil {
+		return nil, err
+	}
 	out.Body.Total = total
 	if len(ds) == f.Limit {
 		out.Body.NextCursor = encodeCursor(ds[len(ds)-1].ID)
@@ -348,7 +373,13 @@ func (s *Server) domainStats(ctx context.Context, in *statsInput) (*statsOutput,
 	if err != nil {
 		return nil, err
 	}
-	return &statsOutput{Body: st}, nil
+	byKind, err := s.cfg.Store.CountOpenAlerts(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	out := &statsOutput{}
+	out.Body.DomainStats, out.Body.AlertsByKind = st, byKind
+	return out, nil
 }
 
 // visibleDomain resolves the path key and hides other customers' domains as 404.

@@ -24,8 +24,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jeturing/sajet-domains/controlplane/authlimit"
+	"github.com/jeturing/sajet-domains/controlplane/automation"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/internal/clock"
 )
 
 // maxBodyBytes is the limit on every request body.
@@ -60,6 +62,11 @@ type Config struct {
 	// Ready are what the control plane depends on besides the database (the agent gateway when
 	// it is on), by name; /readyz fails naming each that is not ready (readyz.go).
 	Ready map[string]func() error
+	// Automation serves webhook endpoints and the test clock (automation.go); nil: webhooks
+	// answer 503.
+	Automation *automation.Automation
+	// TestClock, set only by the binary's --test-clock test switch, adds POST /api/test/clock.
+	TestClock *clock.Offset
 }
 
 // Server is the HTTP handler of the REST API.
@@ -136,6 +143,7 @@ func New(cfg Config) *Server {
 	s.registerSessions()
 	s.registerEvents()
 	s.registerDiagnose()
+	s.registerAutomation()
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

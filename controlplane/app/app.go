@@ -14,19 +14,26 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
 	"golang.org/x/net/netutil"
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
+	"github.com/jeturing/sajet-domains/controlplane/automation"
 	"github.com/jeturing/sajet-domains/controlplane/cloudflare"
 	"github.com/jeturing/sajet-domains/controlplane/diagnose"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/domains"
 	"github.com/jeturing/sajet-domains/controlplane/gateway"
+	"github.com/jeturing/sajet-domains/controlplane/jobs"
+	"github.com/jeturing/sajet-domains/controlplane/mailer"
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
 	"github.com/jeturing/sajet-domains/controlplane/web"
+	"github.com/jeturing/sajet-domains/controlplane/webhooks"
+	"github.com/jeturing/sajet-domains/internal/clock"
 	"github.com/jeturing/sajet-domains/internal/sdnotify"
 	"github.com/jeturing/sajet-domains/migrations"
 )
@@ -67,6 +74,22 @@ type Config struct {
 	AgentAddr    string
 	AgentTLSCert string
 	AgentTLSKey  string
+
+	// Automation (docs/AUTOMATION.md). WebhookSecretKey is the key signing secrets are sealed
+	// with (base64 of 32 bytes; --webhook-secret-key or --webhook-secret-key-file): without it
+	// webhook endpoints cannot be created (503 webhooks_disabled) and nothing is delivered;
+	// checks, alerts and notifications work regardless. WebhookAllowNets lets webhooks reach those
+	// networks (loopback receivers in tests; a test switch, empty in production). SMTP without a
+	// host: notifications are recorded and shown (GET /api/notifications), not sent. Grace is how
+	// long a misconfigured domain keeps serving (0: 7 days).
+	WebhookSecretKey []byte
+	WebhookAllowNets []netip.Prefix
+	SMTP             mailer.Config
+	Grace            time.Duration
+	Automation       automation.Config // tuning; Store, Domains, Clock, Sealer, Guard, Mailer are filled in
+	// TestClock (test switch, never in production): the automation's clock is the real one plus
+	// an offset that POST /api/test/clock moves forward, so a test lives through a grace period.
+	TestClock bool
 
 	// Ready, when set, receives the API's base URL once it is listening.
 	Ready func(apiURL string)
@@ -119,18 +142,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// One River client runs provisioning and automation (package jobs says why only one).
+	if err := g.jobs.Start(ctx); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = g.jobs.Stop(stopCtx)
+	}()
 	if g.prov != nil {
-		if err := g.prov.Start(ctx); err != nil {
-			return fmt.Errorf("start provisioning: %w", err)
-		}
-		defer func() {
-			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			_ = g.prov.Stop(stopCtx)
-		}()
 		logger.Info("cloudflare provisioning on", "zone_id", cfg.CloudflareZoneID, "saas", cfg.SaaSMode)
 	} else {
 		logger.Warn("cloudflare provider disabled (no --cloudflare-api-token/--cloudflare-zone-id): records are not created and domains say so")
+	}
+	if len(cfg.WebhookSecretKey) == 0 {
+		logger.Warn("webhooks disabled: give --webhook-secret-key (or --webhook-secret-key-file) to create endpoints and deliver events")
+	}
+	if cfg.SMTP.Host == "" {
+		logger.Warn("no SMTP server (--smtp-host): customer notifications are recorded and shown at GET /api/notifications and in this log, not sent")
+	}
+	if len(cfg.WebhookAllowNets) > 0 {
+		logger.Warn("TEST SWITCH: webhooks may reach these private networks", "nets", cfg.WebhookAllowNets)
+	}
+	if cfg.TestClock {
+		logger.Warn("TEST SWITCH: --test-clock is on; POST /api/test/clock moves the automation's time forward")
 	}
 	handler := g.api
 	// Valid API tokens are kept in memory and revocations arrive by NOTIFY (api.FollowTokens);
@@ -189,8 +225,11 @@ type graph struct {
 	apiServer *api.Server
 	metrics   prometheus.Registerer     // the API's /metrics registry
 	prov      *provisioning.Provisioner // nil: provider disabled
-	gateway   *gateway.Server           // nil: no agent TLS certificate, the gateway is off
-	listener  *gateway.Listener         // with gateway
+	auto      *automation.Automation
+	jobs      *river.Client[pgx.Tx]
+	gateway   *gateway.Server      // nil: no agent TLS certificate, the gateway is off
+	listener  *gateway.Listener    // with gateway
+	cf        *cloudflare.Provider // nil: provider disabled
 }
 
 // build wires the control plane's parts on pool.
@@ -222,18 +261,47 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 		if cfg.SaaSMode {
 			pc.SaaS = cf
 		}
-		if g.prov, err = provisioning.New(pool, pc); err != nil {
-			return nil, err
-		}
+		g.prov = provisioning.NewSet(pc)
 		st.UseOutbox(g.prov)
-		report = cf
+		report, g.cf = cf, cf
 	} else if cfg.CloudflareAPIToken != "" || cfg.CloudflareZoneID != "" {
 		return nil, fmt.Errorf("cloudflare provider needs both --cloudflare-api-token and --cloudflare-zone-id")
+	}
+	var clk clock.Clock = clock.System
+	var offset *clock.Offset
+	if cfg.TestClock {
+		offset = &clock.Offset{}
+		clk = offset
 	}
 	svc := domains.New(st, verifier, domains.Config{
 		Zone: cfg.Zone, ExtraBlocked: cfg.ExtraBlocked, UnverifiedTTL: cfg.UnverifiedTTL,
 		ProviderEnabled: enabled, SaaSMode: enabled && cfg.SaaSMode,
+		Health: domains.Health{Grace: cfg.Grace}, Clock: clk,
 	}, logger)
+	ac := cfg.Automation
+	ac.Store, ac.Domains, ac.Clock, ac.Logger = st, svc, clk, logger
+	ac.Health = domains.Health{Grace: cfg.Grace}
+	ac.Guard = webhooks.Guard{Allow: cfg.WebhookAllowNets}
+	ac.Mailer = mailer.New(cfg.SMTP)
+	if len(cfg.WebhookSecretKey) > 0 {
+		if ac.Sealer, err = webhooks.NewSealer(cfg.WebhookSecretKey); err != nil {
+			return nil, err
+		}
+	}
+	if enabled && cfg.SaaSMode {
+		ac.Hostnames = g.cf
+	}
+	g.auto = automation.New(ac)
+	sets := []jobs.Set{g.auto}
+	jc := jobs.Config{Logger: logger}
+	if g.prov != nil {
+		sets = append(sets, g.prov)
+		jc = g.prov.JobsConfig()
+	}
+	if g.jobs, err = jobs.New(pool, jc, sets...); err != nil {
+		return nil, err
+	}
+	st.UseAutomation(g.auto)
 	var prober diagnose.Prober // nil: the report says the gateway is off
 	ready := map[string]func() error{}
 	if g.gateway != nil {
@@ -242,8 +310,10 @@ func build(pool *pgxpool.Pool, cfg Config) (*graph, error) {
 	}
 	diag := diagnose.New(st, verifier, report, prober, diagnose.Config{AuthPort: cfg.DNSAuthPort, SaaS: enabled && cfg.SaaSMode})
 	apiServer := api.New(api.Config{Store: st, Domains: svc, Logger: logger, Version: cfg.Version, TrustedProxies: cfg.TrustedProxies,
-		AllowedBackendNets: cfg.AllowedBackendNets, UI: web.Handler(), Diagnose: diag, Ready: ready})
+		AllowedBackendNets: cfg.AllowedBackendNets, UI: web.Handler(), Diagnose: diag, Ready: ready,
+		Automation: g.auto, TestClock: offset})
 	g.api, g.apiServer, g.metrics = apiServer, apiServer, apiServer.Registry()
+	g.metrics.MustRegister(g.auto.Collectors()...)
 	return g, nil
 }
 

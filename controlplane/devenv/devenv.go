@@ -11,6 +11,7 @@ package devenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/app"
 	"github.com/jeturing/sajet-domains/controlplane/pgcluster"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/controlplane/webhooks"
 	"github.com/jeturing/sajet-domains/migrations"
 )
 
@@ -95,6 +97,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	cfg := opts.App
 	cfg.DatabaseURL = dbURL
+	// Webhooks work in dev: a key of this state directory's own, made on first run.
+	if len(cfg.WebhookSecretKey) == 0 {
+		if cfg.WebhookSecretKey, err = devWebhookKey(dir); err != nil {
+			return err
+		}
+	}
+	mailbox := "recorded, not sent (no --smtp-host): see them in the log and at GET " + "/api/notifications"
+	if cfg.SMTP.Host != "" {
+		mailbox = "sent through " + cfg.SMTP.Host
+	}
 	// The local agent's gateway: loopback only, on a port of the kernel's choosing unless the
 	// user picked one.
 	if cfg.AgentAddr == "" || cfg.AgentAddr == ":7443" {
@@ -134,6 +146,8 @@ Sajet Domains control plane (dev)
   Database:     %[3]s
   State:        %[4]s
   Local agent:  renders %[5]s/config.yml for tunnel "dev-tunnel" (id %[6]d); cloudflared is not restarted in dev
+  Emails:       %[9]s
+                curl -s -H "Authorization: Bearer $SAJET_TOKEN" %[1]s/api/notifications
 
 Try:
   export SAJET_TOKEN=%[2]s
@@ -146,7 +160,7 @@ Try:
   cat %[5]s/config.yml    # the local agent's cloudflared config now routes both hostnames
 
 Press Ctrl-C to stop (the private PostgreSQL stops too).
-`, apiURL, token, dbURL, dir, local.dir, local.tunnelID, code, api.SigninCodeTTL)
+`, apiURL, token, dbURL, dir, local.dir, local.tunnelID, code, api.SigninCodeTTL, mailbox)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -160,6 +174,17 @@ Press Ctrl-C to stop (the private PostgreSQL stops too).
 	case err := <-runErr:
 		return err
 	}
+}
+
+// devWebhookKey reads the dev state's webhook secret key, creating it (mode 600) on first use.
+func devWebhookKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "webhook-secret.key")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(path, []byte(webhooks.NewKey()+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("dev webhook key: %w", err)
+		}
+	}
+	return webhooks.LoadKey(path)
 }
 
 // privateDir creates dir with mode, or narrows an existing one's mode to it.

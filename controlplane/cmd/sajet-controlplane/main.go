@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -27,8 +28,10 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/app"
 	"github.com/jeturing/sajet-domains/controlplane/devenv"
+	"github.com/jeturing/sajet-domains/controlplane/mailer"
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
 	"github.com/jeturing/sajet-domains/controlplane/store"
+	"github.com/jeturing/sajet-domains/controlplane/webhooks"
 	"github.com/jeturing/sajet-domains/internal/envflag"
 	"github.com/jeturing/sajet-domains/migrations"
 )
@@ -161,6 +164,17 @@ type serveFlags struct {
 	dnsAuthPort                     int
 	proxies                         []netip.Prefix // parsed by check
 	backendNets                     []netip.Prefix // parsed by check
+
+	webhookKey, webhookKeyFile string
+	webhookAllowNets           envflag.List
+	smtpHost, smtpUser         string
+	smtpPassword, smtpFrom     string
+	smtpTLS                    string
+	smtpPort                   int
+	grace                      time.Duration
+	testClock                  bool
+	webhookKeyBytes            []byte         // parsed by check
+	webhookNets                []netip.Prefix // parsed by check
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
@@ -189,6 +203,17 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.Var(&f.allowBackendNets, "allow-backend-net", "CIDR (or address) where tenant backends may be even though it is link-local, where cloud metadata services live (repeatable)")
 	fs.IntVar(&f.httpMaxConns, "http-max-conns", app.DefaultHTTPMaxConns, "most REST API connections open at once; more wait until one closes")
 	fs.IntVar(&f.dnsAuthPort, "dns-auth-port", 53, "port of authoritative name servers, which diagnostics ask directly")
+	fs.StringVar(&f.webhookKey, "webhook-secret-key", "", "key (base64 of 32 random bytes: head -c 32 /dev/urandom | base64) that webhook signing secrets are encrypted with in the database; without it (or --webhook-secret-key-file) webhook endpoints cannot be created and nothing is delivered (503 webhooks_disabled)")
+	fs.StringVar(&f.webhookKeyFile, "webhook-secret-key-file", "", "file holding --webhook-secret-key (mode 600)")
+	fs.Var(&f.webhookAllowNets, "webhook-allow-net", "TEST SWITCH: CIDR webhooks may reach although private or loopback (repeatable; empty in production)")
+	fs.StringVar(&f.smtpHost, "smtp-host", "", "SMTP server for customer emails; empty: notifications are recorded (GET /api/notifications, the log), not sent")
+	fs.IntVar(&f.smtpPort, "smtp-port", 587, "SMTP port")
+	fs.StringVar(&f.smtpUser, "smtp-username", "", "SMTP user (empty: no authentication)")
+	fs.StringVar(&f.smtpPassword, "smtp-password", "", "SMTP password (prefer SAJET_SMTP_PASSWORD: flags show in ps)")
+	fs.StringVar(&f.smtpFrom, "smtp-from", "Sajet Dominios <dominios@sajet.us>", "From: of customer emails")
+	fs.StringVar(&f.smtpTLS, "smtp-tls", "mandatory", "mandatory (STARTTLS or fail), opportunistic, or none (a local relay)")
+	fs.DurationVar(&f.grace, "misconfigured-grace", 7*24*time.Hour, "how long a verified domain whose DNS no longer points at us keeps serving before it is deactivated")
+	fs.BoolVar(&f.testClock, "test-clock", false, "TEST SWITCH, never in production: POST /api/test/clock moves the automation's clock forward")
 }
 
 // check rejects flag values that would misbehave later instead of failing at start.
@@ -206,6 +231,29 @@ func (f *serveFlags) check() error {
 		return fmt.Errorf("--http-max-conns must be at least 1, not %d", f.httpMaxConns)
 	case f.dnsAuthPort < 1 || f.dnsAuthPort > 65535:
 		return fmt.Errorf("--dns-auth-port must be a port number, not %d", f.dnsAuthPort)
+	}
+	switch {
+	case f.grace < time.Hour:
+		return fmt.Errorf("--misconfigured-grace must be at least 1h, not %s", f.grace)
+	case f.smtpTLS != "mandatory" && f.smtpTLS != "opportunistic" && f.smtpTLS != "none":
+		return fmt.Errorf("--smtp-tls must be mandatory, opportunistic or none, not %q", f.smtpTLS)
+	case f.smtpPort < 1 || f.smtpPort > 65535:
+		return fmt.Errorf("--smtp-port must be a port number, not %d", f.smtpPort)
+	case f.webhookKey != "" && f.webhookKeyFile != "":
+		return errors.New("give --webhook-secret-key or --webhook-secret-key-file, not both")
+	}
+	var err error
+	switch {
+	case f.webhookKey != "":
+		f.webhookKeyBytes, err = webhooks.ParseKey(f.webhookKey)
+	case f.webhookKeyFile != "":
+		f.webhookKeyBytes, err = webhooks.LoadKey(f.webhookKeyFile)
+	}
+	if err != nil {
+		return fmt.Errorf("--webhook-secret-key: %w", err)
+	}
+	if f.webhookNets, err = api.ParseNets(f.webhookAllowNets); err != nil {
+		return fmt.Errorf("--webhook-allow-net: %w", err)
 	}
 	proxies, err := api.ParseNets(f.trustedProxies)
 	if err != nil {
@@ -227,12 +275,25 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		CloudflareCalls: f.cfCalls,
 		AgentAddr:       f.agentAddr, AgentTLSCert: f.agentCert, AgentTLSKey: f.agentKey,
 		TrustedProxies: f.proxies, HTTPMaxConns: f.httpMaxConns, AllowedBackendNets: f.backendNets,
-		DNSAuthPort: strconv.Itoa(f.dnsAuthPort),
+		DNSAuthPort:      strconv.Itoa(f.dnsAuthPort),
+		WebhookSecretKey: f.webhookKeyBytes, WebhookAllowNets: f.webhookNets, Grace: f.grace, TestClock: f.testClock,
+		SMTP: mailer.Config{Host: f.smtpHost, Port: f.smtpPort, Username: f.smtpUser, Password: f.smtpPassword, From: f.smtpFrom,
+			TLS: f.smtpTLS, MessageIDDomain: mailDomain(f.smtpFrom, f.zone)},
 		Provisioning: provisioning.Config{
 			ReconcileInterval: f.reconcileEvery, OrphanGrace: f.orphanGrace, Concurrency: f.cfConcurrency,
 			RescueStuckJobsAfter: f.rescueAfter, JobTimeout: min(time.Minute, f.rescueAfter/2),
 		},
 	}
+}
+
+// mailDomain is the right-hand side of Message-IDs: the From address's domain, else the zone.
+func mailDomain(from, zone string) string {
+	if a, err := mail.ParseAddress(from); err == nil {
+		if _, d, ok := strings.Cut(a.Address, "@"); ok {
+			return d
+		}
+	}
+	return zone
 }
 
 func serveCmd(ctx context.Context, args []string, stderr io.Writer) error {
