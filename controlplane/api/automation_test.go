@@ -372,3 +372,28 @@ func TestNotificationsAndChecksAreShown(t *testing.T) {
 		t.Errorf("bob sees %v", ns)
 	}
 }
+
+// A customer's emails are in Spanish unless it chose English; only es and en are accepted.
+func TestCustomerLanguage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.must(201, "POST", "/api/customers", b.admin, map[string]any{"email": "ops@alice-shop.com", "company_name": "Alice"})
+	if c["language"] != "es" {
+		t.Errorf("default language %v", c["language"])
+	}
+	path := fmt.Sprintf("/api/customers/%d", int64(c["id"].(float64)))
+	if got := b.must(200, "PATCH", path, b.admin, map[string]any{"language": "en"}); got["language"] != "en" {
+		t.Errorf("after PATCH %v", got)
+	}
+	for _, body := range []map[string]any{{"language": "fr"}, {"language": nil}} {
+		if res := b.do("PATCH", path, b.admin, body); res.status != 422 {
+			t.Errorf("PATCH %v: %d", body, res.status)
+		}
+	}
+	if res := b.do("POST", "/api/customers", b.admin, map[string]any{"email": "a@b-shop.com", "company_name": "B", "language": "de"}); res.status != 422 {
+		t.Errorf("create with language de: %d", res.status)
+	}
+	if got := b.must(200, "GET", path, b.admin, nil); got["language"] != "en" {
+		t.Errorf("refused changes changed it: %v", got)
+	}
+}

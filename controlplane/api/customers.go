@@ -30,6 +30,7 @@ func (s *Server) registerCustomers() {
 			Plan        string `json:"plan,omitempty" enum:"basic,enterprise" default:"basic"`
 			DomainQuota *int32 `json:"domain_quota,omitempty" minimum:"0" maximum:"100000" doc:"Override of the plan's quota"`
 			RequireTXT  *bool  `json:"require_txt,omitempty" doc:"Require the TXT ownership proof; defaults to true for enterprise"`
+			Language    string `json:"language,omitempty" enum:"es,en" doc:"Language of the customer's emails; default es"`
 		}
 	}) (*itemOutput[Customer], error) {
 		if err := requireAdmin(ctx); err != nil {
@@ -43,7 +44,7 @@ func (s *Server) registerCustomers() {
 			b.Plan = "basic"
 		}
 		c := store.Customer{Email: strings.TrimSpace(b.Email), CompanyName: strings.TrimSpace(b.CompanyName),
-			Plan: b.Plan, DomainQuota: b.DomainQuota, RequireTXT: b.Plan == "enterprise"}
+			Plan: b.Plan, DomainQuota: b.DomainQuota, RequireTXT: b.Plan == "enterprise", Language: b.Language}
 		if b.RequireTXT != nil {
 			c.RequireTXT = *b.RequireTXT
 		}
@@ -120,6 +121,7 @@ type Customer struct {
 	QuotaIsPlan bool      `json:"quota_is_plan_default"`
 	DomainCount int64     `json:"domain_count"`
 	RequireTXT  bool      `json:"require_txt"`
+	Language    string    `json:"language" enum:"es,en" doc:"Language of the customer's emails"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 
@@ -129,7 +131,7 @@ func (s *Server) customerJSON(c store.Customer) Customer {
 		q, isPlan = int(*c.DomainQuota), false
 	}
 	return Customer{ID: c.ID, Email: c.Email, CompanyName: c.CompanyName, Plan: c.Plan, DomainQuota: q,
-		QuotaIsPlan: isPlan, DomainCount: c.DomainCount, RequireTXT: c.RequireTXT, CreatedAt: c.CreatedAt}
+		QuotaIsPlan: isPlan, DomainCount: c.DomainCount, RequireTXT: c.RequireTXT, Language: c.Language, CreatedAt: c.CreatedAt}
 }
 
 type customerPatchInput struct {
@@ -140,6 +142,7 @@ type customerPatchInput struct {
 		Plan        Optional[string] `json:"plan,omitempty" enum:"basic,enterprise"`
 		DomainQuota Nullable[int32]  `json:"domain_quota,omitempty" minimum:"0" maximum:"100000" doc:"Override of the plan's quota; null: the plan's quota again"`
 		RequireTXT  Optional[bool]   `json:"require_txt,omitempty" doc:"Require the TXT ownership proof before a domain is routed and provisioned"`
+		Language    Optional[string] `json:"language,omitempty" enum:"es,en" doc:"Language of the customer's emails"`
 	}
 }
 
@@ -161,15 +164,15 @@ func (s *Server) updateCustomer(ctx context.Context, in *customerPatchInput) (*i
 		return nil, err
 	}
 	b := in.Body
-	if !b.Email.Set && !b.CompanyName.Set && !b.Plan.Set && !b.DomainQuota.Set && !b.RequireTXT.Set {
-		return nil, nothingToChange("email", "company_name", "plan", "domain_quota", "require_txt")
+	if !b.Email.Set && !b.CompanyName.Set && !b.Plan.Set && !b.DomainQuota.Set && !b.RequireTXT.Set && !b.Language.Set {
+		return nil, nothingToChange("email", "company_name", "plan", "domain_quota", "require_txt", "language")
 	}
 	if err := notNull(map[string]bool{"email": b.Email.Null, "company_name": b.CompanyName.Null,
-		"plan": b.Plan.Null, "require_txt": b.RequireTXT.Null}); err != nil {
+		"plan": b.Plan.Null, "require_txt": b.RequireTXT.Null, "language": b.Language.Null}); err != nil {
 		return nil, err
 	}
 	p := store.CustomerPatch{Email: b.Email.change(), CompanyName: b.CompanyName.change(), Plan: b.Plan.change(),
-		DomainQuota: b.DomainQuota.change(), RequireTXT: b.RequireTXT.change()}
+		DomainQuota: b.DomainQuota.change(), RequireTXT: b.RequireTXT.change(), Language: b.Language.change()}
 	p.Email.Value = strings.TrimSpace(p.Email.Value)
 	p.CompanyName.Value = strings.TrimSpace(p.CompanyName.Value)
 	if err := checkText(map[string]string{"email": p.Email.Value, "company_name": p.CompanyName.Value}); err != nil {

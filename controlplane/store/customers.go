@@ -13,17 +13,19 @@ import (
 
 // Customer is a Sajet customer (owner of domains).
 type Customer struct {
-	ID          int64     `db:"id" json:"id"`
-	Email       string    `db:"email" json:"email"`
-	CompanyName string    `db:"company_name" json:"company_name"`
-	Plan        string    `db:"plan" json:"plan"`
-	DomainQuota *int32    `db:"domain_quota" json:"domain_quota"`
-	RequireTXT  bool      `db:"require_txt" json:"require_txt"`
+	ID          int64  `db:"id" json:"id"`
+	Email       string `db:"email" json:"email"`
+	CompanyName string `db:"company_name" json:"company_name"`
+	Plan        string `db:"plan" json:"plan"`
+	DomainQuota *int32 `db:"domain_quota" json:"domain_quota"`
+	RequireTXT  bool   `db:"require_txt" json:"require_txt"`
+	// Language of the customer's emails: "es" (default) or "en".
+	Language    string    `db:"language" json:"language"`
 	CreatedAt   time.Time `db:"created_at" json:"created_at"`
 	DomainCount int64     `db:"domain_count" json:"domain_count"`
 }
 
-const customerColumns = `c.id, c.email, c.company_name, c.plan, c.domain_quota, c.require_txt, c.created_at,
+const customerColumns = `c.id, c.email, c.company_name, c.plan, c.domain_quota, c.require_txt, c.language, c.created_at,
 	(SELECT count(*) FROM custom_domains d WHERE d.customer_id = c.id AND d.deleting_at IS NULL) AS domain_count`
 
 // CreateCustomer inserts a customer.
@@ -32,9 +34,9 @@ func (s *Store) CreateCustomer(ctx context.Context, actor string, c Customer) (C
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var id int64
 		err := tx.QueryRow(ctx,
-			`INSERT INTO customers (email, company_name, plan, domain_quota, require_txt)
-			 VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-			c.Email, c.CompanyName, c.Plan, c.DomainQuota, c.RequireTXT).Scan(&id)
+			`INSERT INTO customers (email, company_name, plan, domain_quota, require_txt, language)
+			 VALUES ($1, $2, $3, $4, $5, coalesce(nullif($6, ''), 'es')) RETURNING id`,
+			c.Email, c.CompanyName, c.Plan, c.DomainQuota, c.RequireTXT, c.Language).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert customer: %w", err)
 		}
@@ -83,6 +85,7 @@ type CustomerPatch struct {
 	Plan        Change[string]
 	DomainQuota Change[*int32]
 	RequireTXT  Change[bool]
+	Language    Change[string]
 }
 
 // UpdateCustomer changes a customer. The customer's row is locked as InsertDomain locks it, so a
@@ -94,8 +97,8 @@ func (s *Store) UpdateCustomer(ctx context.Context, actor string, id int64, p Cu
 	var out Customer
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var old Customer
-		err := tx.QueryRow(ctx, `SELECT email, company_name, plan, domain_quota, require_txt FROM customers WHERE id = $1 FOR UPDATE`, id).
-			Scan(&old.Email, &old.CompanyName, &old.Plan, &old.DomainQuota, &old.RequireTXT)
+		err := tx.QueryRow(ctx, `SELECT email, company_name, plan, domain_quota, require_txt, language FROM customers WHERE id = $1 FOR UPDATE`, id).
+			Scan(&old.Email, &old.CompanyName, &old.Plan, &old.DomainQuota, &old.RequireTXT, &old.Language)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -103,13 +106,14 @@ func (s *Store) UpdateCustomer(ctx context.Context, actor string, id int64, p Cu
 			return fmt.Errorf("lock customer %d: %w", id, err)
 		}
 		c := Customer{Email: p.Email.To(old.Email), CompanyName: p.CompanyName.To(old.CompanyName), Plan: p.Plan.To(old.Plan),
-			DomainQuota: p.DomainQuota.To(old.DomainQuota), RequireTXT: p.RequireTXT.To(old.RequireTXT)}
+			DomainQuota: p.DomainQuota.To(old.DomainQuota), RequireTXT: p.RequireTXT.To(old.RequireTXT), Language: p.Language.To(old.Language)}
 		ch := changes{}
 		note(ch, "email", old.Email, c.Email)
 		note(ch, "company_name", old.CompanyName, c.CompanyName)
 		note(ch, "plan", old.Plan, c.Plan)
 		notePtr(ch, "domain_quota", old.DomainQuota, c.DomainQuota)
 		note(ch, "require_txt", old.RequireTXT, c.RequireTXT)
+		note(ch, "language", old.Language, c.Language)
 		if len(ch) == 0 {
 			out, err = getCustomer(ctx, tx, id)
 			return err
@@ -151,8 +155,8 @@ func (s *Store) UpdateCustomer(ctx context.Context, actor string, id int64, p Cu
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE customers SET email = $2, company_name = $3, plan = $4, domain_quota = $5, require_txt = $6
-			WHERE id = $1`, id, c.Email, c.CompanyName, c.Plan, c.DomainQuota, c.RequireTXT)
+		_, err = tx.Exec(ctx, `UPDATE customers SET email = $2, company_name = $3, plan = $4, domain_quota = $5, require_txt = $6, language = $7
+			WHERE id = $1`, id, c.Email, c.CompanyName, c.Plan, c.DomainQuota, c.RequireTXT, c.Language)
 		if err != nil {
 			return fmt.Errorf("update customer %d: %w", id, err)
 		}
