@@ -263,9 +263,13 @@ func (SweepChecksArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queueAutomation, UniqueOpts: jobs.WhileQueued, MaxAttempts: 3}
 }
 
-// CheckDomainArgs checks one domain.
+// CheckDomainArgs checks one domain. Claimed is when the sweep claimed it: the claim (its lease
+// on next_check_at) is what keeps two sweeps from checking a domain twice, so each claim is its
+// own job; unique by domain alone, a claim made while the previous check's job was still being
+// completed would be dropped as its duplicate and the domain left unchecked until the lease ends.
 type CheckDomainArgs struct {
 	DomainID int64 `json:"domain_id"`
+	Claimed  int64 `json:"claimed,omitempty"`
 }
 
 // Kind implements river.JobArgs.

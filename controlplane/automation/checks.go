@@ -36,11 +36,12 @@ func (w *sweepChecksWorker) Work(ctx context.Context, _ *river.Job[SweepChecksAr
 
 // SweepChecks claims up to SweepLimit due checks and enqueues them; it returns how many.
 func (a *Automation) SweepChecks(ctx context.Context) (int, error) {
-	n, err := a.cfg.Store.ClaimDueChecks(ctx, a.now(), a.cfg.SweepLease, a.cfg.SweepLimit,
+	now := a.now()
+	n, err := a.cfg.Store.ClaimDueChecks(ctx, now, a.cfg.SweepLease, a.cfg.SweepLimit,
 		func(ctx context.Context, tx pgx.Tx, ids []int64) error {
 			params := make([]river.InsertManyParams, len(ids))
 			for i, id := range ids {
-				params[i] = river.InsertManyParams{Args: CheckDomainArgs{DomainID: id}}
+				params[i] = river.InsertManyParams{Args: CheckDomainArgs{DomainID: id, Claimed: now.UnixMilli()}}
 			}
 			_, err := a.client.InsertManyTx(ctx, tx, params)
 			return err
