@@ -303,8 +303,8 @@ func (s *Store) RecordHostname(ctx context.Context, o HostnameObservation) error
 		if err != nil {
 			return fmt.Errorf("lock domain %d: %w", o.DomainID, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE custom_domains SET custom_hostname_status = $2, ssl_status = $3, cert_expires_at = $4,
-				ssl_was_active = ssl_was_active OR $3 = 'active', hostname_checked_at = $5, updated_at = now()
+		if _, err := tx.Exec(ctx, `UPDATE custom_domains SET custom_hostname_status = $2, ssl_status = $3::text, cert_expires_at = $4,
+				ssl_was_active = ssl_was_active OR $3::text = 'active', hostname_checked_at = $5, updated_at = now()
 			WHERE id = $1`, o.DomainID, o.Status, o.SSLStatus, o.CertExpiresAt, o.Now); err != nil {
 			return fmt.Errorf("record custom hostname of domain %d: %w", o.DomainID, err)
 		}
