@@ -6,13 +6,15 @@ import type { components, paths } from './schema';
 
 export type Api = Client<paths>;
 export type Domain = components['schemas']['Domain'];
-export type DomainStats = components['schemas']['DomainStats'];
+// The stats' schema is named by the API's Go type; the path's answer is what the UI relies on.
+export type DomainStats = paths['/api/domains/stats']['get']['responses'][200]['content']['application/json'];
 export type Customer = components['schemas']['Customer'];
 export type Agent = components['schemas']['Agent'];
 export type Problem = components['schemas']['Problem'];
 export type SessionInfo = components['schemas']['SessionInfo'];
 export type Report = components['schemas']['Report'];
 export type Part = components['schemas']['Part'];
+export type Alert = components['schemas']['Alert'];
 
 export interface ApiOptions {
   /** Where the control plane is: '' for the same origin (the UI served by the control plane). */

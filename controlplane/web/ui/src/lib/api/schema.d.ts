@@ -62,6 +62,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List alerts, newest first (a customer token sees its own)
+         * @description One open alert per kind and domain, with when it opened, was last seen and was resolved. Platform-wide alerts (checks_stalled) are shown to admins only.
+         */
+        get: operations["list-alerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/customers": {
         parameters: {
             query?: never;
@@ -179,6 +199,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/domains/{d}/checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A domain's recent DNS checks, with every resolver's answer
+         * @description Every check that was not a plain success, and the success that ended a run of them (the last 20 are kept).
+         */
+        get: operations["domain-checks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/domains/{d}/diagnose": {
         parameters: {
             query?: never;
@@ -231,6 +271,26 @@ export interface paths {
          * @description text/event-stream with events `domains` ({"ids": [...]}: re-read these domains), `agents` (admins: re-read GET /api/agents), `resync` (re-read everything shown) and `ping` (every 25 s). Only domains the caller may see are named. At most 8 streams per API token.
          */
         get: operations["events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Customer notifications (emails), sent or recorded, newest first
+         * @description Without an SMTP server (--smtp-host) notifications are recorded here with status recorded, not sent: this is the development mailbox. A customer token sees its own.
+         */
+        get: operations["list-notifications"];
         put?: never;
         post?: never;
         delete?: never;
@@ -382,6 +442,148 @@ export interface paths {
         patch: operations["update-tunnel"];
         trace?: never;
     };
+    "/api/webhook-deliveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A delivery with every attempt (status, duration, response excerpt) */
+        get: operations["get-webhook-delivery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-deliveries/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery again now, with its webhook-id */
+        post: operations["retry-webhook-delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List webhook endpoints (a customer token sees its own) */
+        get: operations["list-webhook-endpoints"];
+        put?: never;
+        /**
+         * Create a webhook endpoint; the answer holds its signing secret, shown this once
+         * @description Events are sent as Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>). The URL is refused (422 invalid_url) when it resolves to a loopback, private, link-local or other special address. 503 webhooks_disabled when the control plane runs without --webhook-secret-key.
+         */
+        post: operations["create-webhook-endpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a webhook endpoint */
+        get: operations["get-webhook-endpoint"];
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint, its secrets and its delivery log */
+        delete: operations["delete-webhook-endpoint"];
+        options?: never;
+        head?: never;
+        /** Change a webhook endpoint's URL, description, event types or enabled */
+        patch: operations["update-webhook-endpoint"];
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's delivery log, newest first */
+        get: operations["list-webhook-deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/recover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send again the endpoint's failed deliveries since a time (same webhook-id) */
+        post: operations["recover-webhook-deliveries"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an endpoint a new signing secret (shown once); the old one keeps signing beside it for the grace period */
+        post: operations["rotate-webhook-secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhook-endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a webhook.test event to the endpoint (even a disabled one); its delivery shows in the log */
+        post: operations["test-webhook-endpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -423,6 +625,66 @@ export interface components {
             /** Format: int64 */
             tunnel_id: number;
         };
+        Alert: {
+            /** Format: int64 */
+            customer_id: number | null;
+            /**
+             * Format: int64
+             * @description null for platform-wide alerts (checks_stalled)
+             */
+            domain_id: number | null;
+            hostname: string | null;
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            kind: "domain_unverified" | "dns_propagation_error" | "certificate_expiring" | "certificate_renewal_failed" | "domain_misconfigured" | "checks_stalled";
+            /** Format: date-time */
+            last_seen_at: string;
+            /** @description In the request's language */
+            message: string;
+            open: boolean;
+            /** Format: date-time */
+            opened_at: string;
+            /** Format: date-time */
+            resolved_at: string | null;
+            /** @enum {string} */
+            severity: "warning" | "critical";
+        };
+        Attempt: {
+            /** Format: date-time */
+            attempted_at: string;
+            /** Format: int64 */
+            duration_ms: number;
+            error: string | null;
+            /** Format: int64 */
+            id: number;
+            response_excerpt: string | null;
+            /** Format: int64 */
+            status_code: number | null;
+        };
+        Check: {
+            /** @description false for a verify someone asked for */
+            automatic: boolean;
+            /** Format: date-time */
+            checked_at: string;
+            expected?: string;
+            found?: string;
+            /** @description The domain's health after the check */
+            health: string;
+            /** Format: int64 */
+            id: number;
+            instructions?: string;
+            message?: string;
+            /**
+             * Format: int64
+             * @description How long resolvers may keep answering that the record does not exist
+             */
+            negative_ttl_seconds?: number;
+            reason?: string;
+            resolvers: components["schemas"]["ResolverResult"][] | null;
+            /** @enum {string} */
+            result: "ok" | "wrong" | "error" | "disagree" | "expired";
+        };
         Claim: {
             note: string;
             record: string;
@@ -444,6 +706,11 @@ export interface components {
             domain_quota?: number;
             /** Format: email */
             email: string;
+            /**
+             * @description Language of the customer's emails; default es
+             * @enum {string}
+             */
+            language?: "es" | "en";
             /**
              * @default basic
              * @enum {string}
@@ -495,6 +762,20 @@ export interface components {
             /** Format: int64 */
             tenant_deployment_id?: number;
         };
+        CreateEndpointInputBody: {
+            /**
+             * Format: int64
+             * @description Admin: the customer it belongs to; absent: admin-wide. A customer token uses its own.
+             */
+            customer_id?: number;
+            description?: string;
+            /** @description Default true */
+            enabled?: boolean;
+            /** @description Event types to receive; empty or absent: every type */
+            event_types?: string[] | null;
+            /** @description https://…; checked now and again at every delivery: private, loopback and link-local addresses are refused */
+            url: string;
+        };
         CreateSessionInputBody: {
             /** @description A one-time sign-in code (sjc_…) */
             code?: string;
@@ -515,6 +796,11 @@ export interface components {
             email: string;
             /** Format: int64 */
             id: number;
+            /**
+             * @description Language of the customer's emails
+             * @enum {string}
+             */
+            language: "es" | "en";
             /** @enum {string} */
             plan: "basic" | "enterprise";
             quota_is_plan_default: boolean;
@@ -529,10 +815,39 @@ export interface components {
             domain_quota?: number | null;
             /** Format: email */
             email?: string;
+            /**
+             * @description Language of the customer's emails
+             * @enum {string}
+             */
+            language?: "es" | "en";
             /** @enum {string} */
             plan?: "basic" | "enterprise";
             /** @description Require the TXT ownership proof before a domain is routed and provisioned */
             require_txt?: boolean;
+        };
+        Delivery: {
+            /** @description Every attempt: when, how long, the status and an excerpt of the answer */
+            attempt_log?: components["schemas"]["Attempt"][] | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            domain_id: number | null;
+            /** Format: int64 */
+            endpoint_id: number;
+            /** Format: int64 */
+            event_id: number;
+            event_type: string;
+            /** Format: date-time */
+            finished_at: string | null;
+            /** Format: int64 */
+            id: number;
+            last_error: string | null;
+            /** Format: int64 */
+            last_status: number | null;
+            status: string;
+            /** Format: date-time */
+            updated_at: string;
+            webhook_id: string;
         };
         DeploymentPatchInputBody: {
             /** @description Where the tunnel sends traffic, e.g. http://10.10.10.105:8069; null takes the domains out of the tunnel */
@@ -545,6 +860,13 @@ export interface components {
             tunnel_id?: number | null;
         };
         Domain: {
+            /** @description The domain's open alerts */
+            alerts: components["schemas"]["Alert"][] | null;
+            /**
+             * Format: date-time
+             * @description SaaS mode: the custom hostname's certificate expiry
+             */
+            certificate_expires_at: string | null;
             cloudflare_configured: boolean;
             /** @description SaaS mode: the Cloudflare custom hostname of external_domain */
             cloudflare_custom_hostname_id: string | null;
@@ -557,9 +879,21 @@ export interface components {
             /** Format: int64 */
             customer_id: number;
             /** Format: date-time */
+            deactivated_at: string | null;
+            /** Format: date-time */
             deleting_at: string | null;
+            /**
+             * Format: date-time
+             * @description Since when no resolver answers (timeouts, SERVFAIL): never makes a domain misconfigured
+             */
+            dns_error_since: string | null;
             /** @description Every record the customer should publish */
             dns_records: components["schemas"]["Instruction"][] | null;
+            /**
+             * Format: int64
+             * @description Number of the domain's last webhook event
+             */
+            event_seq: number;
             /**
              * Format: date-time
              * @description An unverified registration stops reserving the hostname after this
@@ -568,6 +902,11 @@ export interface components {
             external_domain: string;
             /** @description Display form of an IDN hostname */
             external_domain_unicode: string;
+            /**
+             * Format: date-time
+             * @description A misconfigured domain keeps serving until then, then is deactivated
+             */
+            grace_until: string | null;
             /** Format: int64 */
             id: number;
             /** Format: int64 */
@@ -585,6 +924,18 @@ export interface components {
             last_checked_at: string | null;
             /** @description The last error, in the request's language */
             last_error: string | null;
+            /** Format: date-time */
+            misconfigured_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the next automatic DNS check is due; null: none (expired, being deleted)
+             */
+            next_check_at: string | null;
+            /**
+             * Format: int64
+             * @description The SOA negative TTL of the last negative answer: how long resolvers may keep answering that the record does not exist
+             */
+            resolvers_may_take_seconds: number | null;
             sajet_full_domain: string;
             sajet_subdomain: string;
             ssl_status: string;
@@ -607,28 +958,13 @@ export interface components {
             verified_at: string | null;
             /** @description Configuration problems that stop traffic even when every step is done, in the request's language */
             warnings: string[] | null;
-        };
-        DomainStats: {
-            /** Format: int64 */
-            active: number;
-            /** Format: int64 */
-            deleting: number;
-            /** Format: int64 */
-            failed: number;
-            /** Format: int64 */
-            inactive: number;
-            /** Format: int64 */
-            pending: number;
-            /** Format: int64 */
-            total: number;
-            /** Format: int64 */
-            unverified_over_7_days: number;
-            /** Format: int64 */
-            verified: number;
-            /** Format: int64 */
-            verifying: number;
-            /** Format: int64 */
-            with_errors: number;
+            /**
+             * Format: int64
+             * @description Consecutive checks whose resolvers answered with the wrong records
+             */
+            wrong_answers: number;
+            /** Format: date-time */
+            wrong_since: string | null;
         };
         ErrorDetail: {
             /** @description Where the error occurred, e.g. 'body.items[3].tags' or 'path.thing-id' */
@@ -666,6 +1002,9 @@ export interface components {
         ListOutputAgentBody: {
             items: components["schemas"]["Agent"][] | null;
         };
+        ListOutputCheckBody: {
+            items: components["schemas"]["Check"][] | null;
+        };
         ListOutputCustomerBody: {
             items: components["schemas"]["Customer"][] | null;
         };
@@ -677,6 +1016,49 @@ export interface components {
         };
         ListOutputTunnelBody: {
             items: components["schemas"]["Tunnel"][] | null;
+        };
+        ListOutputWebhookEndpointBody: {
+            items: components["schemas"]["WebhookEndpoint"][] | null;
+        };
+        Notification: {
+            /** Format: int64 */
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            customer_id: number | null;
+            /** Format: int64 */
+            domain_id: number | null;
+            /** Format: int64 */
+            endpoint_id: number | null;
+            /** Format: int64 */
+            id: number;
+            kind: string;
+            lang: string;
+            last_error: string | null;
+            /** Format: date-time */
+            sent_at: string | null;
+            /**
+             * @description recorded: no SMTP server is configured, so it was kept here and not sent
+             * @enum {string}
+             */
+            status: "pending" | "sent" | "failed" | "recorded";
+            subject: string;
+            /** @description The email's text part */
+            text: string;
+            to: string | null;
+        };
+        PageOutputAlertBody: {
+            items: components["schemas"]["Alert"][] | null;
+            next_cursor?: string;
+        };
+        PageOutputDeliveryBody: {
+            items: components["schemas"]["Delivery"][] | null;
+            next_cursor?: string;
+        };
+        PageOutputNotificationBody: {
+            items: components["schemas"]["Notification"][] | null;
+            next_cursor?: string;
         };
         Part: {
             details?: string[] | null;
@@ -701,6 +1083,13 @@ export interface components {
              */
             tenant_deployment_id?: number | null;
         };
+        PatchEndpointInputBody: {
+            description?: string;
+            /** @description true again forgets the failures that disabled it */
+            enabled?: boolean;
+            event_types?: string[];
+            url?: string;
+        };
         Problem: {
             claim?: components["schemas"]["Claim"];
             /** @description Stable machine-readable error code */
@@ -714,6 +1103,25 @@ export interface components {
             suggestion?: string;
             title: string;
             type?: string;
+        };
+        RecoverInputBody: {
+            /**
+             * Format: date-time
+             * @description Failed deliveries created at or after this are sent again
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description …and before this (default: up to now); at most 30 days after since
+             */
+            until?: string;
+        };
+        RecoverOutputBody: {
+            /**
+             * Format: int64
+             * @description How many failed deliveries are being sent again (same webhook-id)
+             */
+            recovered: number;
         };
         Report: {
             /** Format: date-time */
@@ -757,6 +1165,13 @@ export interface components {
             txt_found: boolean;
             verified: boolean;
         };
+        RotateInputBody: {
+            /**
+             * Format: int64
+             * @description How long the old secret keeps signing beside the new one; default 86400
+             */
+            grace_period_seconds?: number;
+        };
         SessionInfo: {
             /** @description Send as X-CSRF-Token on every state-changing request made with the session cookie */
             csrf_token?: string;
@@ -773,6 +1188,38 @@ export interface components {
              * @enum {string}
              */
             via?: "session" | "token";
+        };
+        StatsOutputBody: {
+            /** Format: int64 */
+            active: number;
+            /** @description Open alerts by kind */
+            alerts_by_kind: {
+                [key: string]: number;
+            };
+            /** Format: int64 */
+            alerts_open: number;
+            /** Format: int64 */
+            deactivated: number;
+            /** Format: int64 */
+            deleting: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            inactive: number;
+            /** Format: int64 */
+            misconfigured: number;
+            /** Format: int64 */
+            pending: number;
+            /** Format: int64 */
+            total: number;
+            /** Format: int64 */
+            unverified_over_7_days: number;
+            /** Format: int64 */
+            verified: number;
+            /** Format: int64 */
+            verifying: number;
+            /** Format: int64 */
+            with_errors: number;
         };
         Step: {
             /** @description What the step waits for, in the request's language */
@@ -793,6 +1240,10 @@ export interface components {
             name: string;
             /** Format: int64 */
             tunnel_id: number | null;
+        };
+        TestOutputBody: {
+            /** @description The webhook-id header of the test message */
+            webhook_id: string;
         };
         Token: {
             /** Format: date-time */
@@ -848,6 +1299,43 @@ export interface components {
             txt_found: boolean;
             /** @description Configuration problems beyond DNS, e.g. Cloudflare's cross-account CNAME refusal without SaaS mode */
             warnings?: string[] | null;
+        };
+        WebhookEndpoint: {
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: int64
+             * @description null: admin-wide, receives every customer's events
+             */
+            customer_id: number | null;
+            description: string;
+            /** Format: date-time */
+            disabled_at: string | null;
+            /**
+             * @description gone: the receiver answered 410; failing: every attempt failed for days
+             * @enum {string|null}
+             */
+            disabled_reason: "gone" | "failing" | "manual" | null;
+            enabled: boolean;
+            /** @description Empty: every type */
+            event_types: string[] | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last success
+             */
+            failing_since: string | null;
+            /** Format: int64 */
+            id: number;
+            /** @description whsec_…: shown once, when created or rotated; never again */
+            secret?: string;
+            /**
+             * Format: int64
+             * @description 2 during a rotation's grace period (both sign)
+             */
+            signing_secrets: number;
+            /** Format: date-time */
+            updated_at: string;
+            url: string;
         };
     };
     responses: never;
@@ -1128,6 +1616,73 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-alerts": {
+        parameters: {
+            query?: {
+                /** @description Default: both */
+                status?: "open" | "resolved";
+                kind?: "domain_unverified" | "dns_propagation_error" | "certificate_expiring" | "certificate_renewal_failed" | "domain_misconfigured" | "checks_stalled";
+                /** @description Admin: one customer's alerts */
+                customer_id?: number;
+                /** @description One domain's alerts: id, external hostname or platform hostname */
+                domain?: string;
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOutputAlertBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1693,7 +2248,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DomainStats"];
+                    "application/json": components["schemas"]["StatsOutputBody"];
                 };
             };
             /** @description Unauthorized */
@@ -2008,6 +2563,67 @@ export interface operations {
             };
         };
     };
+    "domain-checks": {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Domain id, external hostname or platform hostname */
+                d: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOutputCheckBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     "diagnose-domain": {
         parameters: {
             query?: never;
@@ -2207,6 +2823,69 @@ export interface operations {
             };
             /** @description Too Many Requests */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-notifications": {
+        parameters: {
+            query?: {
+                /** @description Admin: one customer's notifications */
+                customer_id?: number;
+                domain?: string;
+                status?: "pending" | "sent" | "failed" | "recorded";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOutputNotificationBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3348,6 +4027,790 @@ export interface operations {
             };
             /** @description Internal Server Error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-webhook-delivery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "retry-webhook-delivery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-webhook-endpoints": {
+        parameters: {
+            query?: {
+                /** @description Admin: one customer's endpoints */
+                customer_id?: number;
+                /** @description Admin: only the admin-wide endpoints */
+                admin_wide?: boolean;
+                limit?: number;
+                /** @description Return ids greater than this (cursor) */
+                after?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListOutputWebhookEndpointBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "create-webhook-endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEndpointInputBody"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "get-webhook-endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "delete-webhook-endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "update-webhook-endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchEndpointInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "list-webhook-deliveries": {
+        parameters: {
+            query?: {
+                status?: "pending" | "succeeded" | "failed";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOutputDeliveryBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "recover-webhook-deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecoverInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoverOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "rotate-webhook-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotateInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "test-webhook-endpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TestOutputBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
