@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/automation"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify"
 	"github.com/jeturing/sajet-domains/controlplane/dnsverify/dnstest"
@@ -434,4 +436,161 @@ func BenchmarkWebhookLatency(b *testing.B) {
 	b.Logf("commit → verified signed request on loopback, %d samples: p50 %v, p90 %v, p99 %v, max %v",
 		len(lat), p(0.5).Round(10*time.Microsecond), p(0.9).Round(10*time.Microsecond), p(0.99).Round(10*time.Microsecond),
 		lat[len(lat)-1].Round(10*time.Microsecond))
+}
+
+// BenchmarkFanoutAPIThroughput measures the API's POST /api/domains throughput (16 clients over
+// loopback HTTP, the real API on the same database) on its own, then while 1,000 events fan out
+// to 10 endpoints (10,000 signed deliveries to loopback receivers that verify every signature),
+// then on its own again. The events are committed in one transaction with their fan-out jobs, as
+// the store's emit does, so the fan-out and deliveries are what runs beside the API (not the
+// checks that would have caused them). Target: the API slows by ≤ 10%.
+func BenchmarkFanoutAPIThroughput(b *testing.B) {
+	const events, endpoints, clients = 1000, 10, 16
+	const baseline = 5 * time.Second
+	w := newBench(b)
+	about := w.register("fanout", 100)
+	var receivers []*hookReceiver
+	for range endpoints {
+		r := newHookReceiver(b)
+		w.endpoint(r, store.EventDomainVerified)
+		receivers = append(receivers, r)
+	}
+	received := func() (ok, refused int) {
+		for _, r := range receivers {
+			r.mu.Lock()
+			ok, refused = ok+r.total, refused+r.refused
+			r.mu.Unlock()
+		}
+		return ok, refused
+	}
+	srv := httptest.NewServer(api.New(api.Config{Store: w.st, Domains: w.svc}))
+	b.Cleanup(srv.Close)
+	token, hash := api.NewToken()
+	if _, err := w.st.CreateAPIToken(w.ctx, "bench", hash, api.RoleAdmin, nil, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	var seq atomic.Int64
+	// load POSTs new domains from 16 clients until stop is closed; it returns how many were
+	// created and in how long.
+	load := func(stop <-chan struct{}) (int, time.Duration) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		total, failed := 0, ""
+		start := time.Now()
+		for range clients {
+			wg.Go(func() {
+				n := 0
+				defer func() { mu.Lock(); total += n; mu.Unlock() }()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					body := fmt.Sprintf(`{"external_domain":"shop%d.fanout-bench.com","customer_id":%d}`, seq.Add(1), w.routing.Customer.ID)
+					req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/domains", strings.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+token)
+					req.Header.Set("Content-Type", "application/json")
+					res, err := hc.Do(req)
+					if err != nil {
+						mu.Lock()
+						failed = err.Error()
+						mu.Unlock()
+						return
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusCreated {
+						mu.Lock()
+						failed = "POST /api/domains: " + res.Status
+						mu.Unlock()
+						return
+					}
+					n++
+				}
+			})
+		}
+		wg.Wait()
+		if failed != "" {
+			b.Fatal(failed)
+		}
+		return total, time.Since(start)
+	}
+	timed := func(d time.Duration) float64 {
+		stop := make(chan struct{})
+		time.AfterFunc(d, func() { close(stop) })
+		n, took := load(stop)
+		return float64(n) / took.Seconds()
+	}
+	var before, during, after, fanout []float64
+	round := 0
+	for b.Loop() {
+		before = append(before, timed(baseline))
+		// 1,000 events in one transaction, each with its fan-out job.
+		want, _ := received()
+		want += events * endpoints
+		tx, err := w.pool.Begin(w.ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now().UTC()
+		for i := range events {
+			d := about[i%len(about)]
+			payload, _ := json.Marshal(map[string]any{"type": store.EventDomainVerified, "timestamp": now.Format(time.RFC3339Nano),
+				"data": map[string]any{"domain_id": d.ID, "hostname": d.ExternalDomain, "state": "verified", "previous_state": "pending",
+					"seq": round*events + i + 1, "customer_id": d.CustomerID}})
+			var id int64
+			if err := tx.QueryRow(w.ctx, `INSERT INTO domain_events (type, domain_id, customer_id, seq, occurred_at, payload)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, store.EventDomainVerified, d.ID, d.CustomerID, round*events+i+1, now,
+				string(payload)).Scan(&id); err != nil {
+				b.Fatal(err)
+			}
+			if err := w.auto.FanoutTx(w.ctx, tx, id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(w.ctx); err != nil {
+			b.Fatal(err)
+		}
+		round++
+		start := time.Now()
+		stop := make(chan struct{})
+		go func() {
+			defer close(stop)
+			deadline := time.Now().Add(5 * time.Minute)
+			for {
+				if got, _ := received(); got >= want || time.Now().After(deadline) {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		n, took := load(stop)
+		if got, _ := received(); got < want {
+			b.Fatalf("%d of %d deliveries arrived within 5 minutes (jobs: %s)", got-(want-events*endpoints), events*endpoints, w.jobStates())
+		}
+		fanout = append(fanout, time.Since(start).Seconds())
+		during = append(during, float64(n)/took.Seconds())
+		after = append(after, timed(baseline))
+	}
+	if _, refused := received(); refused > 0 {
+		b.Fatalf("%d deliveries failed signature verification", refused)
+	}
+	mean := func(v []float64) float64 {
+		s := 0.0
+		for _, x := range v {
+			s += x
+		}
+		return s / float64(len(v))
+	}
+	base := (mean(before) + mean(after)) / 2
+	slowdown := 100 * (1 - mean(during)/base)
+	b.ReportMetric(base, "base-req/s")
+	b.ReportMetric(mean(during), "fanout-req/s")
+	b.ReportMetric(slowdown, "slowdown-%")
+	b.ReportMetric(float64(events*endpoints)/mean(fanout), "deliveries/s")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("POST /api/domains, %d clients: %.0f req/s before, %.0f req/s while %d events fan out to %d endpoints (%d signed deliveries in %.2fs, %.0f/s), %.0f req/s after: %.1f%% slower than the mean of before and after",
+		clients, mean(before), mean(during), events, endpoints, events*endpoints, mean(fanout), float64(events*endpoints)/mean(fanout), mean(after), slowdown)
 }
