@@ -112,7 +112,8 @@ func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 	run := func() (apiURL, token string, p *proctest.Proc) {
 		p = proctest.Start(t, "dev", exec.Command(bin, "dev", "--dir", dir, "--http-addr", "127.0.0.1:0"))
 		banner := proctest.WaitLines(t, p.Lines, 90*time.Second,
-			regexp.MustCompile(`^\s*API:\s+(http://\S+)`), regexp.MustCompile(`Admin token:\s+(sjt_\S+)`))
+			regexp.MustCompile(`^\s*API:\s+(http://\S+)`), regexp.MustCompile(`Admin token:\s+(sjt_\S+)`),
+			regexp.MustCompile(`Emails:\s+(recorded, not sent)`)) // a newcomer is told where notifications are
 		return banner[0], banner[1], p
 	}
 
@@ -129,6 +130,13 @@ func TestDevKeepsStateAndStopsPostgres(t *testing.T) {
 		if res := call(t, "POST", apiURL+c.path, token, c.body); res.StatusCode != 201 {
 			t.Fatalf("POST %s in dev: %d", c.path, res.StatusCode)
 		}
+	}
+	// Webhooks work in dev (a key of the state directory's own); notifications are listed.
+	if res := call(t, "POST", apiURL+"/api/webhook-endpoints", token, `{"customer_id":1,"url":"https://93.184.216.34/hooks"}`); res.StatusCode != 201 {
+		t.Errorf("create a webhook endpoint in dev: %d", res.StatusCode)
+	}
+	if res := call(t, "GET", apiURL+"/api/notifications", token, ""); res.StatusCode != 200 {
+		t.Errorf("GET /api/notifications in dev: %d", res.StatusCode)
 	}
 	// The issue's attack on `make run`: a trust-auth PostgreSQL on a loopback port made every
 	// local user its superuser. Only the private socket is open now, and the dev state is the
