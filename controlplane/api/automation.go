@@ -189,6 +189,16 @@ func (s *Server) attachAlerts(ctx context.Context, items []Domain) error {
 	return nil
 }
 
+// withAlerts fills one domain's open alerts.
+func (s *Server) withAlerts(ctx context.Context, d *Domain) error {
+	items := []Domain{*d}
+	if err := s.attachAlerts(ctx, items); err != nil {
+		return err
+	}
+	*d = items[0]
+	return nil
+}
+
 func (s *Server) registerAutomation() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "list-alerts", Method: http.MethodGet, Path: "/api/alerts",

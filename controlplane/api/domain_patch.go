@@ -44,6 +44,10 @@ func (s *Server) registerDomainPatch() {
 		if err != nil {
 			return nil, fromDomainError(ctx, err)
 		}
-		return &domainOutput{Body: s.domainJSON(ctx, d)}, nil
+		out := &domainOutput{Body: s.domainJSON(ctx, d)}
+		if err := s.withAlerts(ctx, &out.Body); err != nil {
+			return nil, err
+		}
+		return out, nil
 	})
 }

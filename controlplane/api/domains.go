@@ -415,6 +415,9 @@ func (s *Server) verifyDomain(ctx context.Context, in *domainKeyInput) (*verifyO
 		Conflicts: i18n.Strings(r.Conflicts, l), Resolvers: r.Resolvers, Domain: s.domainJSON(ctx, out.Domain),
 		Warnings: i18n.Strings(s.cfg.Domains.Warnings(out.Domain), l),
 	}
+	if err := s.withAlerts(ctx, &body.Domain); err != nil {
+		return nil, err
+	}
 	if len(body.Conflicts) == 0 {
 		body.Conflicts = nil
 	}
@@ -454,6 +457,9 @@ func (s *Server) activateDomain(ctx context.Context, in *domainKeyInput) (*activ
 	}
 	out := &activateOutput{}
 	out.Body.Domain = s.domainJSON(ctx, d)
+	if err := s.withAlerts(ctx, &out.Body.Domain); err != nil {
+		return nil, err
+	}
 	out.Body.Steps = stepsJSON(ctx, steps)
 	return out, nil
 }
