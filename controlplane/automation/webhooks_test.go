@@ -293,3 +293,43 @@ func TestFailedDeliveriesAreRecovered(t *testing.T) {
 		t.Error("a range ending before it starts was accepted")
 	}
 }
+
+// Events reach the endpoints that want them: the domain's customer's (filtered by event type)
+// and the admin-wide ones, never another customer's.
+func TestEventsReachTheEndpointsThatWantThem(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, options{})
+	all, onlyActivated, admin, stranger := newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t)
+	w.endpoint(all)
+	w.endpoint(onlyActivated, "domain.activated")
+	_, secret, err := w.auto.CreateEndpoint(w.ctx, "test", automation.EndpointInput{URL: admin.srv.URL, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.trust(secret)
+	other, err := w.st.CreateCustomer(w.ctx, "test", store.Customer{Email: "ops@other-shop.com", CompanyName: "Other", Plan: "basic"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err = w.auto.CreateEndpoint(w.ctx, "test", automation.EndpointInput{CustomerID: &other.ID, URL: stranger.srv.URL, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger.trust(secret)
+
+	w.dns.AddCNAME(host, "impulse-max.sajet.us")
+	d := w.register(host)
+	w.sweep(d.ID, time.Minute)
+	ev := all.waitEvent(t, "domain.verified")
+	if got := admin.waitEvent(t, "domain.verified"); got.ID != ev.ID {
+		t.Errorf("the admin-wide endpoint got %s, the customer's %s: one event has one webhook-id", got.ID, ev.ID)
+	}
+	w.settled("fanout_event")
+	w.settled("deliver_webhook")
+	if n := onlyActivated.requests(); n != 0 {
+		t.Errorf("an endpoint for domain.activated only was sent %d requests", n)
+	}
+	if n := stranger.requests(); n != 0 {
+		t.Errorf("another customer's endpoint was sent %d requests", n)
+	}
+}
