@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/jeturing/sajet-domains/controlplane/automation"
 	"github.com/jeturing/sajet-domains/controlplane/jobs"
 	"github.com/jeturing/sajet-domains/controlplane/webhooks"
+	"github.com/jeturing/sajet-domains/internal/clock"
 	"github.com/jeturing/sajet-domains/internal/testwait"
 )
 
@@ -395,5 +397,34 @@ func TestCustomerLanguage(t *testing.T) {
 	}
 	if got := b.must(200, "GET", path, b.admin, nil); got["language"] != "en" {
 		t.Errorf("refused changes changed it: %v", got)
+	}
+}
+
+// The test clock exists only behind its switch, and only for admins.
+func TestTestClockIsASwitch(t *testing.T) {
+	t.Parallel()
+	b, _ := setupAutomation(t, false)
+	if res := b.do("POST", "/api/test/clock", b.admin, map[string]any{"advance_seconds": 60}); res.status != 404 && res.status != 405 {
+		t.Errorf("without --test-clock: %d", res.status)
+	}
+	var a *automation.Automation
+	on := setup(t, withAutomation(false), func(o *options) {
+		inner := o.configure
+		o.configure = func(c *api.Config) { inner(c); a, c.TestClock = c.Automation, &clock.Offset{} }
+	})
+	startJobs(t, on, a)
+	cust := on.customerToken(on.customer("alice", "basic"))
+	if res := on.do("POST", "/api/test/clock", cust, map[string]any{"advance_seconds": 60}); res.status != 403 {
+		t.Errorf("a customer moved the clock: %d", res.status)
+	}
+	var got struct {
+		Now time.Time `json:"now"`
+	}
+	res := on.do("POST", "/api/test/clock", on.admin, map[string]any{"advance_seconds": 86400})
+	if res.status != 200 || json.Unmarshal(res.body, &got) != nil || got.Now.Sub(time.Now()) < 23*time.Hour {
+		t.Errorf("admin: %d %s", res.status, res.body)
+	}
+	if res := on.do("POST", "/api/test/clock", on.admin, map[string]any{"advance_seconds": -5}); res.status != 422 {
+		t.Errorf("moving back: %d", res.status)
 	}
 }
