@@ -237,3 +237,42 @@ func TestAnUnverifiedRegistrationBacksOffAndExpires(t *testing.T) {
 		t.Errorf("open unverified alerts %+v", alerts)
 	}
 }
+
+// Resolvers that disagree about a verified domain (one still has the old record cached, say)
+// never misconfigure it; after 24 hours of disagreement the DNS propagation alert opens, and
+// agreement resolves it.
+func TestDisagreeingResolversOpenThePropagationAlert(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, options{twoResolvers: true})
+	w.dns.AddCNAME(host, "impulse-max.sajet.us")
+	w.dns2.AddCNAME(host, "impulse-max.sajet.us")
+	d := w.register(host)
+	d = w.sweep(d.ID, time.Minute)
+	if d.VerificationStatus != "verified" {
+		t.Fatalf("not verified: %s", d.VerificationStatus)
+	}
+	w.dns2.AddCNAME(host, "parked.registrar-example.net")
+	d = w.sweep(d.ID, 7*time.Hour)
+	if d.DisagreeSince == nil || d.WrongStreak != 0 {
+		t.Fatalf("after a split answer: disagree since %v, wrong streak %d", d.DisagreeSince, d.WrongStreak)
+	}
+	for range 4 {
+		d = w.sweep(d.ID, 11*time.Minute)
+	}
+	w.evaluate()
+	if d.MisconfiguredAt != nil || len(w.openAlerts(d.ID)) != 0 {
+		t.Fatalf("within the first hours: misconfigured %v, alerts %v", d.MisconfiguredAt, w.openAlerts(d.ID))
+	}
+	d = w.sweep(d.ID, 25*time.Hour)
+	w.evaluate()
+	alerts, _ := w.st.ListAlerts(w.ctx, store.AlertFilter{DomainID: d.ID, Status: "open"})
+	if d.MisconfiguredAt != nil || len(alerts) != 1 || alerts[0].Kind != store.AlertDNSPropagation || !strings.Contains(alerts[0].Message.EN, "disagree") {
+		t.Fatalf("after a day of disagreement: misconfigured %v, alerts %+v", d.MisconfiguredAt, alerts)
+	}
+	w.dns2.AddCNAME(host, "impulse-max.sajet.us")
+	d = w.sweep(d.ID, time.Hour)
+	w.evaluate()
+	if d.DisagreeSince != nil || len(w.openAlerts(d.ID)) != 0 {
+		t.Errorf("after agreement: disagree since %v, alerts %v", d.DisagreeSince, w.openAlerts(d.ID))
+	}
+}

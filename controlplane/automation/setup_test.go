@@ -49,6 +49,7 @@ type world struct {
 	pool    *pgxpool.Pool
 	st      *store.Store
 	dns     *dnstest.Server
+	dns2    *dnstest.Server // the second resolver, with options.twoResolvers
 	cf      *cftest.Server
 	mail    *mailtest.Server
 	clock   *clock.Manual
@@ -63,6 +64,7 @@ type options struct {
 	provisioning bool // Cloudflare records through the fake (and deactivation removes them)
 	saas         bool
 	smtp         bool
+	twoResolvers bool // a second resolver, which can disagree with the first
 	mutate       func(*automation.Config)
 }
 
@@ -74,7 +76,13 @@ func newWorld(t testing.TB, o options) *world {
 	w.routing = storetest.NewRouting(t, w.st, store.Customer{})
 	w.dns = dnstest.Start(t)
 	w.dns.AddA("impulse-max.sajet.us", "203.0.113.10")
-	verifier, err := dnsverify.New(dnsverify.Config{Resolvers: []string{w.dns.Addr()}, DisableCAA: true,
+	resolvers := []string{w.dns.Addr()}
+	if o.twoResolvers {
+		w.dns2 = dnstest.Start(t)
+		w.dns2.AddA("impulse-max.sajet.us", "203.0.113.10")
+		resolvers = append(resolvers, w.dns2.Addr())
+	}
+	verifier, err := dnsverify.New(dnsverify.Config{Resolvers: resolvers, DisableCAA: true,
 		QueryTimeout: 200 * time.Millisecond, CheckTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
