@@ -195,7 +195,8 @@ func TestTheDashboardCountsAreTheAPIs(t *testing.T) {
 	st := s.must(200, "GET", "/api/domains/stats", s.admin, nil)
 	n := func(k string) int { return int(st[k].(float64)) }
 	want := map[string]int{"total": n("total"), "pending": n("pending") + n("verifying") + n("failed"), "active": n("active"),
-		"inactive": n("inactive"), "with_errors": n("with_errors"), "deleting": n("deleting")}
+		"inactive": n("inactive"), "with_errors": n("with_errors"), "deleting": n("deleting"),
+		"misconfigured": n("misconfigured"), "deactivated": n("deactivated")}
 	if want["with_errors"] == 0 || want["total"] < 4 {
 		t.Fatalf("the seed did not produce the counts it is meant to: %v", st)
 	}
