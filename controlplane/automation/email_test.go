@@ -16,9 +16,9 @@ func TestNotificationsWithoutSMTPAreRecordedOncePerTransition(t *testing.T) {
 	w.dns.AddCNAME(host, "impulse-max.sajet.us")
 	d := w.register(host)
 	w.sweep(d.ID, time.Minute)
-	w.sweep(d.ID, 7*time.Hour) // verified again: nothing new to tell
+	w.sweep(d.ID, 8*time.Hour) // (past 6h + 20% jitter) verified again: nothing new to tell
 	w.dns.AddCNAME(host, "parked.registrar-example.net")
-	d = w.sweep(d.ID, 7*time.Hour)
+	d = w.sweep(d.ID, 8*time.Hour)
 	for i := 0; d.MisconfiguredAt == nil && i < 6; i++ {
 		d = w.sweep(d.ID, 11*time.Minute)
 	}

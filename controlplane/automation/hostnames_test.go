@@ -128,7 +128,7 @@ func TestStalledChecksAlert(t *testing.T) {
 	d := w.register(host)
 	w.sweep(d.ID, time.Minute)
 	// Claimed but never run: the claim's job is lost (its transaction enqueues nothing).
-	w.clock.Advance(7 * time.Hour)
+	w.clock.Advance(8 * time.Hour) // past 6h + 20% jitter
 	if n, err := w.st.ClaimDueChecks(w.ctx, w.clock.Now(), time.Hour, 10, func(context.Context, pgx.Tx, []int64) error { return nil }); err != nil || n != 1 {
 		t.Fatalf("claimed %d (%v)", n, err)
 	}

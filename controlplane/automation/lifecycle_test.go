@@ -252,7 +252,7 @@ func TestDisagreeingResolversOpenThePropagationAlert(t *testing.T) {
 		t.Fatalf("not verified: %s", d.VerificationStatus)
 	}
 	w.dns2.AddCNAME(host, "parked.registrar-example.net")
-	d = w.sweep(d.ID, 7*time.Hour)
+	d = w.sweep(d.ID, 8*time.Hour)
 	if d.DisagreeSince == nil || d.WrongStreak != 0 {
 		t.Fatalf("after a split answer: disagree since %v, wrong streak %d", d.DisagreeSince, d.WrongStreak)
 	}
