@@ -6,6 +6,10 @@ package automation_test
 // They print figures (custom metrics and log lines) and assert nothing about time.
 //
 //	go test ./controlplane/automation -run '^$' -bench . -benchtime 1x
+//	SAJET_BENCH_DOMAINS=10000 go test ./controlplane/automation -run '^$' -bench Reverify -benchtime 1x
+//
+// BenchmarkReverify's domain-rows-read/check should stay small and constant as the number of
+// domains grows; when it tracks the number of domains, some statement of the check path scans.
 //
 // Each runs on a PostgreSQL of its own with fsync ON (the test clusters run with fsync off, which
 // would flatter every commit-bound figure), DNS on a loopback server, and the production
