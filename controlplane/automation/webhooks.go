@@ -245,6 +245,9 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 // the schedule until the attempts run out.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	a := w.a
+	if err := a.limiter.Wait(ctx); err != nil {
+		return fmt.Errorf("wait for the delivery rate: %w", err)
+	}
 	s, err := a.cfg.Store.GetSending(ctx, job.Args.DeliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // its endpoint was deleted

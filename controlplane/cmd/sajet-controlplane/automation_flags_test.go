@@ -29,6 +29,8 @@ func TestServeRefusesBadAutomationFlags(t *testing.T) {
 		{[]string{"--smtp-port", "0"}, "", "--smtp-port"},
 		{[]string{"--misconfigured-grace", "5m"}, "", "--misconfigured-grace"},
 		{[]string{"--webhook-allow-net", "not-a-net"}, "", "--webhook-allow-net"},
+		{[]string{"--webhook-rate", "0"}, "", "--webhook-rate"},
+		{nil, "SAJET_WEBHOOK_RATE=-3", "--webhook-rate"},
 	} {
 		cmd := exec.Command(bin, append([]string{"serve", "--database-url", "postgres://127.0.0.1:1/none"}, c.args...)...)
 		cmd.Env = os.Environ()

@@ -27,6 +27,7 @@ import (
 
 	"github.com/jeturing/sajet-domains/controlplane/api"
 	"github.com/jeturing/sajet-domains/controlplane/app"
+	"github.com/jeturing/sajet-domains/controlplane/automation"
 	"github.com/jeturing/sajet-domains/controlplane/devenv"
 	"github.com/jeturing/sajet-domains/controlplane/mailer"
 	"github.com/jeturing/sajet-domains/controlplane/provisioning"
@@ -172,6 +173,7 @@ type serveFlags struct {
 	smtpTLS                    string
 	smtpPort                   int
 	grace                      time.Duration
+	webhookRate                float64
 	testClock                  bool
 	webhookKeyBytes            []byte         // parsed by check
 	webhookNets                []netip.Prefix // parsed by check
@@ -212,6 +214,7 @@ func (f *serveFlags) register(fs *flag.FlagSet, withDB bool) {
 	fs.StringVar(&f.smtpPassword, "smtp-password", "", "SMTP password (prefer SAJET_SMTP_PASSWORD: flags show in ps)")
 	fs.StringVar(&f.smtpFrom, "smtp-from", "Sajet Dominios <dominios@sajet.us>", "From: of customer emails")
 	fs.StringVar(&f.smtpTLS, "smtp-tls", "mandatory", "mandatory (STARTTLS or fail), opportunistic, or none (a local relay)")
+	fs.Float64Var(&f.webhookRate, "webhook-rate", 50, "most webhook delivery attempts per second on this replica, so a burst of events does not take the API's CPU while it drains")
 	fs.DurationVar(&f.grace, "misconfigured-grace", 7*24*time.Hour, "how long a verified domain whose DNS no longer points at us keeps serving before it is deactivated")
 	fs.BoolVar(&f.testClock, "test-clock", false, "TEST SWITCH, never in production: POST /api/test/clock moves the automation's clock forward")
 }
@@ -233,6 +236,8 @@ func (f *serveFlags) check() error {
 		return fmt.Errorf("--dns-auth-port must be a port number, not %d", f.dnsAuthPort)
 	}
 	switch {
+	case f.webhookRate <= 0 || f.webhookRate > 10000:
+		return fmt.Errorf("--webhook-rate must be between 0 and 10000 deliveries per second, not %g", f.webhookRate)
 	case f.grace < time.Hour:
 		return fmt.Errorf("--misconfigured-grace must be at least 1h, not %s", f.grace)
 	case f.smtpTLS != "mandatory" && f.smtpTLS != "opportunistic" && f.smtpTLS != "none":
@@ -277,6 +282,7 @@ func (f *serveFlags) config(logger *slog.Logger) app.Config {
 		TrustedProxies: f.proxies, HTTPMaxConns: f.httpMaxConns, AllowedBackendNets: f.backendNets,
 		DNSAuthPort:      strconv.Itoa(f.dnsAuthPort),
 		WebhookSecretKey: f.webhookKeyBytes, WebhookAllowNets: f.webhookNets, Grace: f.grace, TestClock: f.testClock,
+		Automation: automation.Config{DeliveryRate: f.webhookRate},
 		SMTP: mailer.Config{Host: f.smtpHost, Port: f.smtpPort, Username: f.smtpUser, Password: f.smtpPassword, From: f.smtpFrom,
 			TLS: f.smtpTLS, MessageIDDomain: mailDomain(f.smtpFrom, f.zone)},
 		Provisioning: provisioning.Config{
