@@ -65,18 +65,14 @@ func (w *checkWorker) Timeout(*river.Job[CheckDomainArgs]) time.Duration { retur
 
 // Work checks one domain through the domain rules (domains.Service.Check).
 func (w *checkWorker) Work(ctx context.Context, job *river.Job[CheckDomainArgs]) error {
-	d, err := w.a.cfg.Domains.Check(ctx, job.Args.DomainID)
+	result, err := w.a.cfg.Domains.Check(ctx, job.Args.DomainID)
 	var de *domains.Error
 	if errors.As(err, &de) && de.Kind == domains.NotFound {
 		return nil // deleted since the sweep
 	}
 	if err != nil {
-		w.a.metrics.checks.WithLabelValues("failed").Inc()
+		w.a.metrics.checks.WithLabelValues("not_recorded").Inc()
 		return fmt.Errorf("check domain %d: %w", job.Args.DomainID, err)
-	}
-	result := "ok"
-	if d.LastCheckStatus != nil {
-		result = *d.LastCheckStatus
 	}
 	w.a.metrics.checks.WithLabelValues(result).Inc()
 	return nil

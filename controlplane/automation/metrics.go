@@ -24,7 +24,7 @@ type metrics struct {
 func newMetrics() *metrics {
 	return &metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sajet_domain_checks_total",
-			Help: "Automatic DNS checks by result (ok, failed, error; failed: the check could not be recorded)."}, []string{"result"}),
+			Help: "Automatic DNS checks by result (ok; failed: a wrong answer; error: no usable answer; expired: an unverified registration reached its expiry; skipped: being deleted; not_recorded: the check could not be recorded)."}, []string{"result"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sajet_webhook_attempts_total",
 			Help: "Webhook delivery attempts by result (succeeded, pending: will retry, failed: gave up)."}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sajet_webhook_attempt_duration_seconds",

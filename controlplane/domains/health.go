@@ -2,6 +2,7 @@ package domains
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -228,27 +229,32 @@ func (s *Service) now() time.Time {
 // Check is the automatic check of one domain (the check job): the same DNS check as Verify,
 // recorded through the same health rules, without an audit row unless the domain's health
 // changes. A domain being deleted is skipped; a registration that reached its expiry unverified
-// is expired instead of checked.
-func (s *Service) Check(ctx context.Context, id int64) (store.Domain, error) {
-	d, err := s.store.GetDomain(ctx, id)
+// is expired instead of checked. It returns the check's result (store.CheckOK, CheckFailed,
+// CheckError), "expired" or "skipped", and reads only what the check needs: the sweep runs
+// hundreds a second.
+func (s *Service) Check(ctx context.Context, id int64) (string, error) {
+	d, err := s.store.GetCheckTarget(ctx, id)
 	if err != nil {
-		return d, fromStore(err)
+		return "", fromStore(err)
 	}
 	if d.DeletingAt != nil {
-		return d, nil
+		return "skipped", nil
 	}
 	now := s.now()
 	if d.VerifiedAt == nil && d.TXTVerifiedAt == nil && d.ExpiresAt != nil && !now.Before(*d.ExpiresAt) {
 		if _, err := s.store.ExpireRegistration(ctx, id, now); err != nil {
-			return d, err
+			return "", err
 		}
-		return s.store.GetDomain(ctx, id)
+		return "expired", nil
 	}
 	out, err := s.check(ctx, "automation", d, true)
 	if err != nil {
-		return d, err
+		return "", err
 	}
-	return out.Domain, nil
+	if out.Domain.LastCheckStatus == nil {
+		return "", fmt.Errorf("check of domain %d: no result recorded", id)
+	}
+	return *out.Domain.LastCheckStatus, nil
 }
 
 // check runs the DNS check of d and records it with the health rules.
@@ -267,6 +273,9 @@ func (s *Service) check(ctx context.Context, actor string, d store.Domain, autom
 	stored, err := s.store.RecordVerification(ctx, actor, d.ID, v)
 	if err != nil {
 		return VerifyOutcome{}, fromStore(err)
+	}
+	if automatic {
+		return VerifyOutcome{Domain: stored, Result: res}, nil // stored holds the result only
 	}
 	return VerifyOutcome{Domain: stored, Result: res, NextStep: s.nextStep(stored)}, nil
 }

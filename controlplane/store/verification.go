@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -100,10 +101,38 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 				}
 			}
 		}
+		if v.Automatic {
+			// Nobody reads an automatic check's row back: the sweep runs hundreds a second, and
+			// the full read (ingress, agents, hostname conflicts) would be most of its cost.
+			out = Domain{ID: id, LastCheckStatus: &check}
+			return nil
+		}
 		out, err = getDomain(ctx, tx, id)
 		return err
 	})
 	return out, err
+}
+
+// GetCheckTarget returns what a DNS check of a domain needs (hostnames, token, whether TXT is
+// required, the tunnel, and the dates that decide whether it is checked or expired); the other
+// fields are zero. It is the automation's read, cheaper than GetDomain.
+func (s *Store) GetCheckTarget(ctx context.Context, id int64) (Domain, error) {
+	var d Domain
+	err := s.pool.QueryRow(ctx, `SELECT d.id, d.customer_id, d.external_domain, d.sajet_full_domain, d.verification_token,
+			c.require_txt OR d.txt_required, t.cloudflare_tunnel_id::text, d.verified_at, d.txt_verified_at, d.expires_at, d.deleting_at
+		FROM custom_domains d
+		JOIN customers c ON c.id = d.customer_id
+		LEFT JOIN tenant_deployments td ON td.id = d.tenant_deployment_id
+		LEFT JOIN tunnels t ON t.id = td.tunnel_id
+		WHERE d.id = $1`, id).Scan(&d.ID, &d.CustomerID, &d.ExternalDomain, &d.SajetFullDomain, &d.VerificationToken,
+		&d.RequireTXT, &d.TunnelUUID, &d.VerifiedAt, &d.TXTVerifiedAt, &d.ExpiresAt, &d.DeletingAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("read check target of domain %d: %w", id, err)
+	}
+	return d, nil
 }
 
 // Activate sets is_active when the domain is still verified and not being deleted; the caller has
