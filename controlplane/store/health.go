@@ -108,20 +108,13 @@ func (h HealthState) coarse() string {
 	return coarsePending
 }
 
-// applyHealth applies a check's outcome to the domain's health: the rules' decision (v.Decide on
-// the state before the check), its transition with the tunnel and Cloudflare side effects, the
-// event, the notification, the alerts, the audit row, and the check's evidence.
-func (s *Store) applyHealth(ctx context.Context, tx pgx.Tx, actor string, before HealthState, v Verification) error {
-	ch := v.Decide(before)
+// applyHealth applies the consequences of a check's health decision ch (v.Decide on the state
+// before the check, already written with the check by RecordVerification): its transition with
+// the tunnel and Cloudflare side effects, the event, the notification, the alerts, the audit
+// row, and the check's evidence.
+func (s *Store) applyHealth(ctx context.Context, tx pgx.Tx, actor string, before HealthState, ch HealthChange, v Verification) error {
 	now := v.CheckedAt
 	id := before.ID
-	if _, err := tx.Exec(ctx, `UPDATE custom_domains SET pending_checks = $2, wrong_streak = $3, wrong_since = $4,
-			dns_error_since = $5, disagree_since = $6, misconfigured_at = $7, grace_until = $8, negative_ttl = $9,
-			next_check_at = $10, due_since = NULL
-		WHERE id = $1`, id, ch.PendingChecks, ch.WrongStreak, ch.WrongSince, ch.DNSErrorSince, ch.DisagreeSince,
-		ch.MisconfiguredAt, ch.GraceUntil, nullInt(ch.NegativeTTL), ch.NextCheckAt); err != nil {
-		return fmt.Errorf("record health of domain %d: %w", id, err)
-	}
 	after := before
 	after.MisconfiguredAt, after.GraceUntil = ch.MisconfiguredAt, ch.GraceUntil
 	if v.Verified && after.VerifiedAt == nil {
@@ -325,6 +318,10 @@ type Enqueue func(ctx context.Context, tx pgx.Tx, ids []int64) error
 func (s *Store) ClaimDueChecks(ctx context.Context, now time.Time, lease time.Duration, limit int, enqueue Enqueue) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// A claim is bookkeeping: not announced to the pages watching these domains (00021).
+		if _, err := tx.Exec(ctx, `SET LOCAL sajet.quiet_domain_events = 'on'`); err != nil {
+			return fmt.Errorf("claim due checks: %w", err)
+		}
 		rows, _ := tx.Query(ctx, `UPDATE custom_domains d SET next_check_at = $2, due_since = coalesce(d.due_since, d.next_check_at)
 			FROM (SELECT id FROM custom_domains WHERE next_check_at <= $1 AND deleting_at IS NULL
 				ORDER BY next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED) due

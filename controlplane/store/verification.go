@@ -67,14 +67,32 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 		if v.Verified || wasVerified {
 			status = "verified"
 		}
+		// The check and the health it leads to are one UPDATE: every check moves next_check_at,
+		// which is indexed, so each UPDATE of the row writes every index of the table.
+		var ch HealthChange
+		if v.Decide != nil {
+			ch = v.Decide(before)
+		}
 		tag, err := tx.Exec(ctx, `UPDATE custom_domains SET
 				verification_status = $2::domain_verification_status,
 				verified_at = CASE WHEN $3 THEN coalesce(verified_at, $6) ELSE verified_at END,
 				txt_verified_at = CASE WHEN $4 THEN coalesce(txt_verified_at, $6) ELSE txt_verified_at END,
 				expires_at = CASE WHEN $3 OR $4 THEN NULL ELSE expires_at END,
-				last_checked_at = $6, last_error = $5, last_check = $7, last_check_status = $8, updated_at = now()
+				last_checked_at = $6, last_error = $5, last_check = $7, last_check_status = $8, updated_at = now(),
+				pending_checks = CASE WHEN $9 THEN $10 ELSE pending_checks END,
+				wrong_streak = CASE WHEN $9 THEN $11 ELSE wrong_streak END,
+				wrong_since = CASE WHEN $9 THEN $12 ELSE wrong_since END,
+				dns_error_since = CASE WHEN $9 THEN $13 ELSE dns_error_since END,
+				disagree_since = CASE WHEN $9 THEN $14 ELSE disagree_since END,
+				misconfigured_at = CASE WHEN $9 THEN $15 ELSE misconfigured_at END,
+				grace_until = CASE WHEN $9 THEN $16 ELSE grace_until END,
+				negative_ttl = CASE WHEN $9 THEN $17 ELSE negative_ttl END,
+				next_check_at = CASE WHEN $9 THEN $18 ELSE next_check_at END,
+				due_since = CASE WHEN $9 THEN NULL ELSE due_since END
 			WHERE id = $1 AND deleting_at IS NULL`,
-			id, status, v.Verified, v.TXTFound, lastErr, v.CheckedAt, v.Check, check)
+			id, status, v.Verified, v.TXTFound, lastErr, v.CheckedAt, v.Check, check,
+			v.Decide != nil, ch.PendingChecks, ch.WrongStreak, ch.WrongSince, ch.DNSErrorSince, ch.DisagreeSince,
+			ch.MisconfiguredAt, ch.GraceUntil, nullInt(ch.NegativeTTL), ch.NextCheckAt)
 		if err != nil {
 			return fmt.Errorf("record verification of domain %d: %w", id, err)
 		}
@@ -87,7 +105,7 @@ func (s *Store) RecordVerification(ctx context.Context, actor string, id int64, 
 			}
 		}
 		if v.Decide != nil {
-			if err := s.applyHealth(ctx, tx, actor, before, v); err != nil {
+			if err := s.applyHealth(ctx, tx, actor, before, ch, v); err != nil {
 				return err
 			}
 		}
