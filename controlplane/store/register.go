@@ -109,12 +109,18 @@ func (s *Store) insertDomainOnce(ctx context.Context, nd NewDomain) (Domain, err
 		if override != nil {
 			quota = int(*override)
 		}
+		// Counted up to the quota only: a registration's cost must not grow with the customer's
+		// domains. The exact number is counted for the refusal's sentence.
 		var live int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NULL`,
-			nd.CustomerID).Scan(&live); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM custom_domains
+				WHERE customer_id = $1 AND deleting_at IS NULL LIMIT $2) x`, nd.CustomerID, max(quota, 0)).Scan(&live); err != nil {
 			return fmt.Errorf("count domains: %w", err)
 		}
 		if live >= quota {
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM custom_domains WHERE customer_id = $1 AND deleting_at IS NULL`,
+				nd.CustomerID).Scan(&live); err != nil {
+				return fmt.Errorf("count domains: %w", err)
+			}
 			return &ConflictError{Code: "quota_exceeded", Message: i18n.F(
 				"el cliente %d tiene %d de los %d dominios que permite el plan %q; elimine un dominio o amplíe la cuota",
 				"customer %d has %d of %d domains allowed by plan %q; delete a domain or raise the quota",
