@@ -7,7 +7,8 @@ import (
 
 func TestBlocklistHoldsTheRequiredLabels(t *testing.T) {
 	t.Parallel()
-	// DESIGN.md §3 lists these; removing one from blocklist.txt must fail.
+	// docs/API.md lists these as the labels the blocklist must always hold; removing one from
+	// blocklist.txt must fail.
 	required := strings.Fields(`admin api app www mail smtp imap pop ftp ns ns1 ns2 dns mx cdn static
 		assets status support help docs blog dev staging test auth login sso oauth billing dashboard
 		console portal root cpanel webmail autodiscover autoconfig wpad localhost`)
