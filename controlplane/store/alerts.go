@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -125,36 +124,27 @@ func scanAlert(r pgx.CollectableRow) (Alert, error) {
 
 // ListAlerts returns alerts newest first. A customer's filter never shows platform-wide alerts.
 func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
-	conds := []string{"true"}
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
-	}
+	w := where()
 	if f.CustomerID != 0 {
-		add("customer_id = $%d", f.CustomerID)
+		w.add("customer_id = $%d", f.CustomerID)
 	}
 	if f.DomainID != 0 {
-		add("domain_id = $%d", f.DomainID)
+		w.add("domain_id = $%d", f.DomainID)
 	}
 	if f.Kind != "" {
-		add("kind = $%d", f.Kind)
+		w.add("kind = $%d", f.Kind)
 	}
 	switch f.Status {
 	case "open":
-		conds = append(conds, "resolved_at IS NULL")
+		w.fixed("resolved_at IS NULL")
 	case "resolved":
-		conds = append(conds, "resolved_at IS NOT NULL")
+		w.fixed("resolved_at IS NOT NULL")
 	}
 	if f.Before > 0 {
-		add("id < $%d", f.Before)
+		w.add("id < $%d", f.Before)
 	}
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	args = append(args, f.Limit)
-	rows, _ := s.pool.Query(ctx, `SELECT `+alertColumns+` FROM alerts WHERE `+strings.Join(conds, " AND ")+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	clause, args := w.newestFirst(f.Limit)
+	rows, _ := s.pool.Query(ctx, `SELECT `+alertColumns+` FROM alerts WHERE `+clause, args...)
 	out, err := pgx.CollectRows(rows, scanAlert)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", err)

@@ -166,25 +166,20 @@ type DomainFilter struct {
 }
 
 func (f DomainFilter) where() (string, []any) {
-	conds := []string{"d.deleting_at IS NULL"}
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
-	}
+	w := where("d.deleting_at IS NULL")
 	if f.CustomerID != 0 {
-		add("d.customer_id = $%d", f.CustomerID)
+		w.add("d.customer_id = $%d", f.CustomerID)
 	}
 	if f.Status != "" {
-		add("d.verification_status = $%d::domain_verification_status", f.Status)
+		w.add("d.verification_status = $%d::domain_verification_status", f.Status)
 	}
 	if f.Active != nil {
-		add("d.is_active = $%d", *f.Active)
+		w.add("d.is_active = $%d", *f.Active)
 	}
 	if f.Query != "" {
-		add("(d.external_domain LIKE $%[1]d OR d.sajet_full_domain LIKE $%[1]d)", "%"+escapeLike(f.Query)+"%")
+		w.add("(d.external_domain LIKE $%[1]d OR d.sajet_full_domain LIKE $%[1]d)", "%"+escapeLike(f.Query)+"%")
 	}
-	return strings.Join(conds, " AND "), args
+	return w.String(), w.args
 }
 
 func escapeLike(s string) string {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -127,30 +126,21 @@ type NotificationFilter struct {
 
 // ListNotifications returns notifications newest first.
 func (s *Store) ListNotifications(ctx context.Context, f NotificationFilter) ([]Notification, error) {
-	conds := []string{"true"}
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(args)))
-	}
+	w := where()
 	if f.CustomerID != 0 {
-		add("customer_id = $%d", f.CustomerID)
+		w.add("customer_id = $%d", f.CustomerID)
 	}
 	if f.DomainID != 0 {
-		add("domain_id = $%d", f.DomainID)
+		w.add("domain_id = $%d", f.DomainID)
 	}
 	if f.Status != "" {
-		add("status = $%d", f.Status)
+		w.add("status = $%d", f.Status)
 	}
 	if f.Before > 0 {
-		add("id < $%d", f.Before)
+		w.add("id < $%d", f.Before)
 	}
-	if f.Limit <= 0 {
-		f.Limit = 100
-	}
-	args = append(args, f.Limit)
-	rows, _ := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE `+strings.Join(conds, " AND ")+
-		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	clause, args := w.newestFirst(f.Limit)
+	rows, _ := s.pool.Query(ctx, `SELECT `+notificationColumns+` FROM notifications WHERE `+clause, args...)
 	out, err := pgx.CollectRows(rows, scanNotification)
 	if err != nil {
 		return nil, fmt.Errorf("list notifications: %w", err)
